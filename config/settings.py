@@ -1,0 +1,149 @@
+"""Typed settings: defaults from defaults.toml, overridden by DENGJI_* environment variables."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = CONFIG_DIR.parent
+DEFAULTS_FILE = CONFIG_DIR / "defaults.toml"
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when the configuration cannot work."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DENGJI_", extra="ignore", toml_file=DEFAULTS_FILE)
+
+    env: Literal["development", "test", "production"] = "development"
+    home: Path = PROJECT_DIR / "var"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+
+    database_url: str = "sqlite://{home}/dengji.sqlite3"
+    redis_url: str = ""
+    redis_prefix: str = "dengji:"
+    jobs_backend: Literal["auto", "inline", "arq"] = "auto"
+
+    # Master key for personal data (base64, 32 bytes). Encryption and lookup-hash keys derive from it.
+    data_key: SecretStr | None = None
+
+    wechat_api_base: str = "https://api.weixin.qq.com/"
+    wechat_timeout_seconds: float = 5.0
+    # Public account (公众号)
+    wechat_appid: str = ""
+    wechat_secret: SecretStr = SecretStr("")
+    wechat_token: SecretStr = SecretStr("")
+    wechat_aes_key: SecretStr = SecretStr("")
+    # Mini-program (小程序)
+    mp_appid: str = ""
+    mp_secret: SecretStr = SecretStr("")
+
+    citizen_session_ttl_seconds: int = 7 * 86400
+    staff_session_ttl_seconds: int = 12 * 3600
+
+    seed_dir: Path = CONFIG_DIR / "data"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @field_validator("wechat_api_base")
+    @classmethod
+    def _slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        self.home = Path(self.home).expanduser().resolve()
+        self.database_url = self.database_url.replace("{home}", str(self.home))
+        if self.env == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("DENGJI_DATA_KEY", self.data_key),
+                    ("DENGJI_DATABASE_URL", self.database_url if "sqlite" not in self.database_url else ""),
+                    ("DENGJI_REDIS_URL", self.redis_url),
+                )
+                if not value
+            ]
+            if missing:
+                raise ConfigError("生产模式缺少必需配置：" + "、".join(missing))
+        if self.wechat_aes_key.get_secret_value() and len(self.wechat_aes_key.get_secret_value()) != 43:
+            raise ConfigError("DENGJI_WECHAT_AES_KEY 必须为 43 个字符")
+        return self
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    @property
+    def jobs(self) -> str:
+        if self.jobs_backend != "auto":
+            return self.jobs_backend
+        return "inline" if self.embedded_redis else "arq"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://", "asyncpg://"))
+
+    @cached_property
+    def master_key(self) -> bytes:
+        """Return the data master key; in development, generate and keep one under home."""
+        if self.data_key is not None:
+            raw = base64.urlsafe_b64decode(self.data_key.get_secret_value() + "==")
+            if len(raw) < 32:
+                raise ConfigError("DENGJI_DATA_KEY 须为 base64 编码的 32 字节密钥")
+            return raw
+        if self.env == "production":
+            raise ConfigError("生产模式缺少必需配置：DENGJI_DATA_KEY")
+        path = self.home / "data.key"
+        if not path.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+        return base64.urlsafe_b64decode(path.read_text().strip() + "==")
+
+    def tortoise_config(self) -> dict:
+        return {
+            "connections": {"default": self.database_url},
+            "apps": {
+                "models": {
+                    "models": ["models"],
+                    "default_connection": "default",
+                    "migrations": "models.migrations",
+                }
+            },
+            "use_tz": True,
+            "timezone": "Asia/Shanghai",
+        }
+
+
+def load_settings(**overrides) -> Settings:
+    """Build and validate settings (defaults file < environment < explicit overrides)."""
+    return Settings(**overrides)

@@ -1,0 +1,139 @@
+"""Sanic app factory: `sanic server.app:create_app --factory` or `dengji serve`."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+import uuid
+
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse, json, raw
+
+from config.settings import Settings, load_settings
+from server.core import db, metrics
+from server.core.crypto import PiiCipher
+from server.core.errors import handle_exception
+from server.core.jobs import create_queue
+from server.core.logging import configure_logging, request_id_var
+from server.core.redis import Keys, create_redis
+from server.wechat.client import WeChatGateway
+
+log = logging.getLogger("dengji.http")
+
+# Each domain exposes `bp` (a Blueprint or Blueprint.group) in its views module.
+BLUEPRINT_MODULES = (
+    "server.identity.views",
+    "server.staff.views",
+    "server.booking.views",
+    "server.progress.views",
+    "server.wechat.views",
+    "bot.views",
+    "notices.views",
+)
+
+# Optional per-domain start-up hooks: `async def setup(app)` run once per worker after core resources.
+SETUP_MODULES = ("server.wechat.views", "bot.views", "server.booking.views")
+
+
+def _import_optional(name: str):
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == name or name.startswith(exc.name + ".")):
+            return None  # domain not built yet
+        raise
+
+
+def create_app(settings: Settings | None = None, *, name: str = "dengji") -> Sanic:
+    """Build the app; shared resources open once per worker in before_server_start."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    app = Sanic(name)
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.REQUEST_MAX_SIZE = 2 * 1024 * 1024
+    app.config.OAS_UI_DEFAULT = "swagger"
+    app.config.OAS_IGNORE_HEAD = True
+    app.config.OAS_IGNORE_OPTIONS = True
+    app.config.CORS = False
+    app.config.HEALTH = False
+    app.ctx.settings = settings
+
+    app.error_handler.add(Exception, handle_exception)
+
+    for module_name in BLUEPRINT_MODULES:
+        module = _import_optional(module_name)
+        if module is not None:
+            app.blueprint(module.bp)
+
+    @app.before_server_start
+    async def open_resources(app: Sanic) -> None:
+        app.ctx.cipher = PiiCipher(settings.master_key)
+        app.ctx.keys = Keys(settings.redis_prefix)
+        app.ctx.redis = create_redis(settings)
+        await db.open_db(settings)
+        common = dict(api_base=settings.wechat_api_base, timeout=settings.wechat_timeout_seconds,
+                      redis=app.ctx.redis, keys=app.ctx.keys)
+        app.ctx.wechat = WeChatGateway(name="oa", appid=settings.wechat_appid,
+                                       secret=settings.wechat_secret.get_secret_value(), **common)
+        app.ctx.mp = WeChatGateway(name="mp", appid=settings.mp_appid,
+                                   secret=settings.mp_secret.get_secret_value(), **common)
+        app.ctx.job_ctx = {"settings": settings, "redis": app.ctx.redis, "keys": app.ctx.keys,
+                           "wechat": app.ctx.wechat, "mp": app.ctx.mp, "cipher": app.ctx.cipher}
+        app.ctx.jobs = await create_queue(settings, app.ctx.job_ctx)
+        app.ctx.job_ctx["jobs"] = app.ctx.jobs
+        for module_name in SETUP_MODULES:
+            module = _import_optional(module_name)
+            if module is not None and hasattr(module, "setup"):
+                await module.setup(app)
+        if hasattr(app.ctx.jobs, "start_periodic"):
+            app.ctx.jobs.start_periodic()
+
+    @app.after_server_stop
+    async def close_resources(app: Sanic) -> None:
+        await app.ctx.jobs.close()
+        app.ctx.wechat.close()
+        app.ctx.mp.close()
+        await app.ctx.redis.aclose()
+        await db.close_db()
+
+    @app.on_request(priority=100)
+    async def start_request(request: Request) -> None:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.ctx.request_id = rid[:64]
+        request.ctx.started = time.perf_counter()
+        request_id_var.set(request.ctx.request_id)
+
+    @app.on_response(priority=100)
+    async def finish_request(request: Request, response: HTTPResponse) -> None:
+        started = getattr(request.ctx, "started", None)
+        if started is None:
+            return
+        elapsed = time.perf_counter() - started
+        route = request.route.path if request.route else "unmatched"
+        metrics.REQUESTS.labels(request.method, route, response.status).inc()
+        metrics.LATENCY.labels(route).observe(elapsed)
+        response.headers["x-request-id"] = request.ctx.request_id
+        # The path only: query strings may carry personal data.
+        log.info("request", extra={"fields": {"method": request.method, "path": request.path,
+                                              "status": response.status,
+                                              "ms": round(elapsed * 1000, 2)}})
+
+    @app.get("/metrics")
+    async def prometheus(request: Request) -> HTTPResponse:
+        body, content_type = metrics.render()
+        return raw(body, content_type=content_type)
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> HTTPResponse:
+        checks = {}
+        for name, probe in (("database", db.ping), ("redis", request.app.ctx.redis.ping)):
+            try:
+                await probe()
+                checks[name] = "ok"
+            except Exception as exc:  # a health check reports, it does not raise
+                checks[name] = f"error: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return json({"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503)
+
+    return app

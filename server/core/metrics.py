@@ -1,0 +1,17 @@
+"""Prometheus metrics (per worker process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+REQUESTS = Counter("dengji_http_requests_total", "HTTP requests", ["method", "route", "status"])
+LATENCY = Histogram(
+    "dengji_http_request_seconds", "HTTP request latency", ["route"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+JOBS = Counter("dengji_jobs_total", "Background jobs run", ["job", "outcome"])
+WECHAT_CALLS = Counter("dengji_wechat_calls_total", "Outbound WeChat API calls", ["api", "outcome"])
+
+
+def render() -> tuple[bytes, str]:
+    return generate_latest(), CONTENT_TYPE_LATEST

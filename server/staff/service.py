@@ -1,0 +1,60 @@
+"""Staff accounts: creation, password login, listing; and the audit trail query."""
+
+from __future__ import annotations
+
+import asyncio
+
+from argon2 import PasswordHasher
+from argon2.exceptions import VerificationError
+
+from models import AuditLog, StaffRole, StaffUser
+from server.core.errors import AppError, Conflict
+
+_hasher = PasswordHasher()
+
+
+class LoginRejected(AppError):
+    status, code, message = 401, "STAFF_LOGIN_FAILED", "用户名或密码错误"
+
+
+async def create(*, username: str, password: str, display_name: str, role: StaffRole,
+                 hall_code: str | None = None) -> StaffUser:
+    """Create a staff account with an argon2-hashed password."""
+    if await StaffUser.exists(username=username):
+        raise Conflict("用户名已存在", code="STAFF_EXISTS")
+    # argon2 is deliberately slow: keep it off the event loop.
+    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    return await StaffUser.create(username=username, password_hash=password_hash, display_name=display_name,
+                                  role=role, hall_code=hall_code)
+
+
+async def authenticate(*, username: str, password: str) -> StaffUser:
+    user = await StaffUser.get_or_none(username=username, active=True)
+    # Verify against a dummy hash when the user is unknown, so timing does not reveal usernames.
+    stored = user.password_hash if user else _DUMMY_HASH
+    try:
+        await asyncio.to_thread(_hasher.verify, stored, password)
+    except VerificationError as exc:
+        raise LoginRejected() from exc
+    if user is None:
+        raise LoginRejected()
+    return user
+
+
+async def get_all() -> list[StaffUser]:
+    return await StaffUser.all().order_by("id")
+
+
+async def audit_entries(*, limit: int = 100, target_type: str | None = None) -> list[AuditLog]:
+    qs = AuditLog.all().order_by("-id").limit(limit)
+    if target_type:
+        qs = qs.filter(target_type=target_type)
+    return await qs
+
+
+def read(user: StaffUser) -> dict:
+    return {"id": user.id, "username": user.username, "display_name": user.display_name,
+            "role": user.role.value, "hall_code": user.hall_code, "active": user.active}
+
+
+_DUMMY_HASH = _hasher.hash("dengji-dummy-password")

@@ -1,0 +1,155 @@
+"""The foundation over real HTTP: health, metrics, OpenAPI, the error shape, identity and staff auth."""
+
+import asyncio
+
+import pytest
+
+from config.settings import ConfigError, Settings
+from tests.factories import bound_citizen, login_citizen, make_id_number, staff_headers
+
+
+async def test_healthz_reports_database_and_redis(client):
+    res = await client.get("/healthz")
+    assert res.status_code == 200
+    assert res.json() == {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}
+    assert len(res.headers["x-request-id"]) == 32
+
+
+async def test_request_id_is_echoed(client):
+    res = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert res.headers["x-request-id"] == "abc-123"
+
+
+async def test_metrics_count_requests(client):
+    await client.get("/healthz")
+    body = (await client.get("/metrics")).text
+    assert 'dengji_http_requests_total{method="GET",route="healthz",status="200"}' in body
+
+
+async def test_openapi_lists_every_route(live, client):
+    res = await client.get("/docs/openapi.json")
+    assert res.status_code == 200
+    paths = res.json()["paths"]
+    routes = {"/" + r.path.split("<")[0].rstrip("/") for r in live.app.router.routes}
+    for expected in ("/api/mp/login", "/api/mp/binding", "/api/staff/login", "/healthz"):
+        assert expected in paths
+        assert expected in routes
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status", "code"),
+    [
+        ("GET", "/no/such/route", {}, 404, "NOT_FOUND"),
+        ("DELETE", "/healthz", {}, 405, "METHOD_NOT_ALLOWED"),
+        ("POST", "/api/mp/login", {"content": b"{not json", "headers": {"content-type": "application/json"}},
+         400, "INVALID_JSON"),
+        ("POST", "/api/mp/login", {"json": [1, 2]}, 400, "INVALID_JSON"),
+        ("POST", "/api/mp/login", {"json": {"code": 123}}, 422, "VALIDATION_ERROR"),
+        ("POST", "/api/mp/login", {"json": {}}, 422, "VALIDATION_ERROR"),
+        ("POST", "/api/mp/login", {"json": {"code": "x" * 500}}, 422, "VALIDATION_ERROR"),
+        ("POST", "/api/mp/login", {"json": {"code": "invalid"}}, 401, "WECHAT_LOGIN_FAILED"),
+        ("GET", "/api/mp/me", {}, 401, "UNAUTHORIZED"),
+        ("GET", "/api/mp/me", {"headers": {"Authorization": "Bearer nope"}}, 401, "UNAUTHORIZED"),
+        ("GET", "/api/staff/audit?limit=abc", {}, 401, "UNAUTHORIZED"),
+        ("POST", "/api/staff/login", {"json": {"username": "nobody", "password": "x"}}, 401, "STAFF_LOGIN_FAILED"),
+    ],
+)
+async def test_bad_input_gets_the_error_shape(client, method, path, kwargs, status, code):
+    res = await client.request(method, path, **kwargs)
+    assert res.status_code == status, res.text
+    err = res.json()["error"]
+    assert err["code"] == code
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in err["message"]), "message must be Chinese"
+
+
+async def test_oversized_body_is_413(client):
+    res = await client.post("/api/mp/login", content=b"x" * (3 * 1024 * 1024),
+                            headers={"content-type": "application/json"})
+    assert res.status_code == 413
+    assert res.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_login_calls_jscode2session_and_binding_is_masked_and_encrypted(live, client, fake_wechat):
+    from models import Citizen
+
+    token = await login_citizen(client, "code-abc")
+    assert fake_wechat.calls_to("/sns/jscode2session")[-1].query["js_code"] == "code-abc"
+    headers = {"Authorization": f"Bearer {token}"}
+    id_number = make_id_number(birth="19850312", seq=123)
+    res = await client.post("/api/mp/binding", headers=headers,
+                            json={"name": "欧阳娜娜", "id_number": id_number, "mobile": "13812345678"})
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert body["id_number"] == id_number[:4] + "*" * 10 + id_number[-4:]
+    assert body["mobile"] == "138****5678"
+    assert body["name"] == "欧***"
+    row = await Citizen.get(openid=fake_wechat.openid_for("code-abc"))
+    for clear in (id_number, "13812345678", "欧阳娜娜"):
+        assert clear not in str(row.__dict__)
+    assert live.ctx.cipher.decrypt(row.id_number_enc) == id_number
+    # the same code logs in as the same citizen
+    again = await login_citizen(client, "code-abc")
+    me = (await client.get("/api/mp/me", headers={"Authorization": f"Bearer {again}"})).json()
+    assert me["bound"] is True and me["id"] == row.id
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("id_number", "320102199001011234", "ID_NUMBER_CHECKSUM"),
+        ("id_number", "32010219900230123X", "ID_NUMBER_BIRTHDATE"),
+        ("id_number", "12345", "ID_NUMBER_FORMAT"),
+        ("mobile", "12345678901", "MOBILE_FORMAT"),
+        ("name", "1", "NAME_FORMAT"),
+    ],
+)
+async def test_binding_rejects_invalid_identity(client, field, value, code):
+    headers = {"Authorization": f"Bearer {await login_citizen(client)}"}
+    body = {"name": "张三", "id_number": make_id_number(), "mobile": "13900001111", field: value}
+    res = await client.post("/api/mp/binding", headers=headers, json=body)
+    assert res.status_code == 422
+    assert res.json()["error"]["code"] == code
+
+
+async def test_one_id_number_binds_one_account(client):
+    _, id_number = await bound_citizen(client)
+    headers = {"Authorization": f"Bearer {await login_citizen(client)}"}
+    res = await client.post("/api/mp/binding", headers=headers,
+                            json={"name": "李四", "id_number": id_number, "mobile": "13900001111"})
+    assert res.status_code == 409
+    assert res.json()["error"]["code"] == "ID_BOUND_ELSEWHERE"
+
+
+async def test_staff_roles_and_citizen_tokens_are_kept_apart(client):
+    citizen = {"Authorization": f"Bearer {await login_citizen(client)}"}
+    res = await client.get("/api/staff/accounts", headers=citizen)
+    assert res.status_code == 403
+    reviewer = await staff_headers(client, role="reviewer")
+    assert (await client.get("/api/staff/accounts", headers=reviewer)).status_code == 403
+    admin = await staff_headers(client, role="admin")
+    res = await client.get("/api/staff/accounts", headers=admin)
+    assert res.status_code == 200
+    assert {a["role"] for a in res.json()["items"]} == {"reviewer", "admin"}
+    assert all("password" not in str(a) for a in res.json()["items"])
+    assert (await client.get("/api/mp/me", headers=admin)).status_code == 403
+    res = await client.get("/api/staff/audit?limit=abc", headers=admin)
+    assert res.status_code == 422
+    await client.post("/api/staff/logout", headers=admin)
+    assert (await client.get("/api/staff/accounts", headers=admin)).status_code == 401
+
+
+def test_production_requires_secrets():
+    with pytest.raises(ConfigError, match="DENGJI_DATA_KEY"):
+        Settings(env="production", redis_url="redis://x", database_url="postgres://x/y")
+
+
+def test_development_generates_and_keeps_a_data_key(tmp_path):
+    first = Settings(env="development", home=tmp_path).master_key
+    assert len(first) == 32
+    assert Settings(env="development", home=tmp_path).master_key == first
+    assert (tmp_path / "data.key").stat().st_mode & 0o777 == 0o600
+
+
+async def test_concurrent_requests_are_served(client):
+    results = await asyncio.gather(*(client.get("/healthz") for _ in range(50)))
+    assert {r.status_code for r in results} == {200}
