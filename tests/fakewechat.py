@@ -1,0 +1,675 @@
+"""A fake WeChat API server speaking real HTTP on 127.0.0.1.
+
+Tests and benchmarks point our client at ``fake.base_url`` instead of
+``https://api.weixin.qq.com/``; request paths are exactly WeChat's.
+
+    with FakeWeChat() as fake:
+        requests.post(fake.base_url + "cgi-bin/stable_token", json={...})
+        fake.fail_next("cgi-bin/message/subscribe/send", 45009)
+        assert fake.sent("subscribe")[0]["touser"] == openid
+
+Every public attribute and method is safe to use from the test thread while
+the server threads are handling requests (one lock guards all state).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import secrets
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = ["Call", "FakeWeChat", "ERRMSG"]
+
+# Real WeChat error messages, so logs from the fake look like production ones.
+ERRMSG: dict[int, str] = {
+    -1: "system error",
+    0: "ok",
+    40001: "invalid credential, access_token is invalid or not latest",
+    40002: "invalid grant_type",
+    40003: "invalid openid",
+    40013: "invalid appid",
+    40029: "invalid code",
+    40037: "invalid template_id",
+    40125: "invalid appsecret",
+    40163: "code been used",
+    41001: "access_token missing",
+    41002: "appid missing",
+    41004: "appsecret missing",
+    41008: "missing code",
+    42001: "access_token expired",
+    43001: "require GET method",
+    43002: "require POST method",
+    43101: "user refuse to accept the msg",
+    44002: "empty post data",
+    45009: "reach max api daily quota limit",
+    46003: "menu no exist",
+    47001: "data format error",
+    47003: "argument invalid!",
+}
+
+SEND_KINDS = ("subscribe", "template", "custom")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the fake received (recorded whatever the outcome)."""
+
+    method: str
+    path: str  # without leading slash, e.g. "cgi-bin/message/subscribe/send"
+    query: dict[str, str]
+    json: Any  # parsed body, or None for an empty / non-JSON body
+    time: float  # time.time() when the request arrived
+    status: int = 200  # HTTP status returned
+    errcode: int = 0  # WeChat errcode returned (0 on success)
+    appid: str | None = None  # app owning the access_token, if one was valid
+
+
+@dataclass
+class _Token:
+    appid: str
+    expires_at: float  # time.monotonic()
+    stable: bool
+
+
+class _WeChatError(Exception):
+    def __init__(self, errcode: int, errmsg: str | None = None, status: int = 200):
+        super().__init__(errcode)
+        self.errcode = errcode
+        self.errmsg = errmsg or ERRMSG.get(errcode, "error")
+        self.status = status
+
+
+@dataclass
+class _Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    raw_body: bytes
+    appid: str | None = None  # filled in once the access_token is checked
+
+
+@dataclass
+class _Route:
+    methods: tuple[str, ...]
+    handler: Callable[[_Request], dict]
+    needs_token: bool
+    kind: str | None = None  # for message-sending routes
+
+
+class FakeWeChat:
+    """Fake api.weixin.qq.com. ``start()``/``stop()`` or use as a context manager."""
+
+    DEFAULT_APPID = "wx-test-appid"
+    DEFAULT_SECRET = "wx-test-secret"
+    DEFAULT_MP_APPID = "wx-test-mp-appid"
+    DEFAULT_MP_SECRET = "wx-test-mp-secret"
+
+    def __init__(
+        self,
+        appid: str = DEFAULT_APPID,
+        secret: str = DEFAULT_SECRET,
+        *,
+        mp_appid: str | None = DEFAULT_MP_APPID,
+        mp_secret: str | None = DEFAULT_MP_SECRET,
+        apps: dict[str, str] | None = None,
+        token_ttl: float = 7200,
+    ) -> None:
+        # appid -> secret for every app (official account + mini-program) we accept.
+        self.apps: dict[str, str] = {appid: secret}
+        if mp_appid:
+            if not mp_secret:
+                raise ValueError("mp_appid needs mp_secret")
+            self.apps[mp_appid] = mp_secret
+        if apps:
+            self.apps.update(apps)
+        self.appid, self.secret = appid, secret
+        self.mp_appid, self.mp_secret = mp_appid, mp_secret
+        self.token_ttl = token_ttl
+
+        self._lock = threading.Condition()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._routes = self._build_routes()
+        self._reset_state()
+
+    # ------------------------------------------------------------------ state
+
+    def _reset_state(self) -> None:
+        self._calls: list[Call] = []
+        self._sent: dict[str, list[dict]] = {k: [] for k in SEND_KINDS}
+        self._tokens: dict[str, _Token] = {}
+        # Tokens no longer valid -> errcode to answer with (40001 or 42001).
+        self._dead_tokens: dict[str, int] = {}
+        self._stable: dict[str, str] = {}  # appid -> current stable token
+        self._failures: dict[str, deque] = {}
+        self._rate_window: deque[float] = deque()
+        self._used_codes: set[str] = set()
+        self._msgids = itertools.count(3_000_000_001)
+        self._token_seq = itertools.count(1)
+        self.token_fetches = 0  # successful calls to either token endpoint
+        self.tokens_issued = 0  # distinct tokens handed out
+        self.invalid_codes: set[str] = {"invalid"}
+        self.code_openids: dict[str, str] = {}  # pin a js_code to a given openid
+        self.used_codes_fail = False  # True: a js_code works once, then 40163
+        self.fail_openids: dict[str, int] = {}  # openid -> errcode on every send
+        self.users: dict[str, dict] = {}  # openid -> overrides for user/info
+        self.menu: dict | None = None
+        self.qrcodes: list[dict] = []
+        self.rate_limit_per_second: float | None = None
+        self.latency: float = 0.0
+
+    def reset(self) -> None:
+        """Forget everything (calls, tokens, injected failures, knobs); server keeps running."""
+        with self._lock:
+            self._reset_state()
+            self._lock.notify_all()
+
+    # ---------------------------------------------------------------- server
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeWeChat is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted since start(); shows whether clients keep-alive."""
+        return self._server.connections_accepted if self._server else 0
+
+    def url(self, path: str) -> str:
+        return self.base_url + path.lstrip("/")
+
+    def start(self) -> FakeWeChat:
+        if self._server is not None:
+            raise RuntimeError("FakeWeChat already started")
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.fake = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fakewechat-{server.server_address[1]}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeWeChat:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ----------------------------------------------------- control / inspect
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._lock:
+            return list(self._calls)
+
+    def calls_to(self, path: str) -> list[Call]:
+        path = path.lstrip("/")
+        with self._lock:
+            return [c for c in self._calls if c.path == path]
+
+    def sent(self, kind: str, *, touser: str | None = None) -> list[dict]:
+        """Bodies of messages WeChat accepted, kind in subscribe/template/custom."""
+        if kind not in SEND_KINDS:
+            raise ValueError(f"kind must be one of {SEND_KINDS}, not {kind!r}")
+        with self._lock:
+            bodies = list(self._sent[kind])
+        if touser is not None:
+            bodies = [b for b in bodies if b.get("touser") == touser]
+        return bodies
+
+    def wait_sent(self, kind: str, count: int, timeout: float = 5.0) -> list[dict]:
+        """Block until at least ``count`` messages of ``kind`` were accepted.
+
+        For code that sends from a background worker; raises TimeoutError.
+        """
+        if kind not in SEND_KINDS:
+            raise ValueError(f"kind must be one of {SEND_KINDS}, not {kind!r}")
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(self._sent[kind]) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{len(self._sent[kind])} {kind} messages sent, expected {count}")
+                self._lock.wait(left)
+            return list(self._sent[kind])
+
+    def expire_tokens(self, appid: str | None = None) -> None:
+        """Expire every live token (of ``appid``): later use answers 42001."""
+        with self._lock:
+            for tok, info in list(self._tokens.items()):
+                if appid is None or info.appid == appid:
+                    del self._tokens[tok]
+                    self._dead_tokens[tok] = 42001
+            for app in list(self._stable):
+                if appid is None or app == appid:
+                    del self._stable[app]
+
+    def fail_next(
+        self,
+        path: str,
+        errcode: int,
+        times: int = 1,
+        errmsg: str | None = None,
+        *,
+        status: int = 200,
+    ) -> None:
+        """Answer the next ``times`` requests to ``path`` with a WeChat error.
+
+        Applies before any token check, so e.g. 42001 can be injected while the
+        token is actually fine. ``status`` != 200 simulates a gateway failure.
+        """
+        path = path.lstrip("/")
+        with self._lock:
+            q = self._failures.setdefault(path, deque())
+            for _ in range(times):
+                q.append(_WeChatError(errcode, errmsg, status))
+
+    def issue_token(self, appid: str | None = None) -> str:
+        """Create a valid access token directly (no HTTP, not counted as a fetch)."""
+        appid = appid or self.appid
+        with self._lock:
+            return self._new_token(appid, stable=False)
+
+    @staticmethod
+    def openid_for(code: str) -> str:
+        """The openid jscode2session returns for ``code`` (28 chars like real ones)."""
+        return "o" + hashlib.sha1(code.encode()).hexdigest()[:27]
+
+    @staticmethod
+    def unionid_for(openid: str) -> str:
+        return "u" + hashlib.sha1(("union:" + openid).encode()).hexdigest()[:27]
+
+    @staticmethod
+    def session_key_for(code: str) -> str:
+        # Real session keys are base64 of 16 random bytes.
+        return base64.b64encode(hashlib.md5(("sk:" + code).encode()).digest()).decode()
+
+    # ------------------------------------------------------------ dispatch
+
+    def _dispatch(self, method: str, target: str, raw_body: bytes) -> tuple[int, dict]:
+        if self.latency:
+            time.sleep(self.latency)
+        parts = urlsplit(target)
+        path = parts.path.lstrip("/")
+        query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        body: Any = None
+        body_error = False
+        if raw_body.strip():
+            try:
+                body = json.loads(raw_body)
+            except ValueError:
+                body_error = True
+        req = _Request(method, path, query, body, raw_body)
+
+        with self._lock:
+            try:
+                result = self._handle(req, body_error)
+                status, errcode = 200, int(result.get("errcode", 0))
+            except _WeChatError as e:
+                status, errcode = e.status, e.errcode
+                result = {"errcode": e.errcode, "errmsg": e.errmsg}
+            except Exception as e:  # a bug in the fake: answer, don't drop the socket
+                status, errcode = 500, -1
+                result = {"errcode": -1, "errmsg": f"fake wechat crashed: {e!r}"}
+            self._calls.append(Call(method, path, query, body, time.time(), status, errcode, req.appid))
+        return status, result
+
+    def _handle(self, req: _Request, body_error: bool) -> dict:
+        # Caller holds the lock.
+        route = self._routes.get(req.path)
+        if route is None:
+            raise _WeChatError(-1, f"unknown path /{req.path}", status=404)
+        if req.method not in route.methods:
+            raise _WeChatError(43002 if "POST" in route.methods else 43001)
+        failures = self._failures.get(req.path)
+        if failures:
+            raise failures.popleft()
+        if body_error:
+            raise _WeChatError(47001)
+        if route.needs_token:
+            self._check_token(req)
+            self._check_rate_limit()
+        result = route.handler(req)
+        if route.kind is not None:
+            self._sent[route.kind].append(req.body)
+            self._lock.notify_all()
+        return result
+
+    def _check_token(self, req: _Request) -> None:
+        token = req.query.get("access_token")
+        if not token:
+            raise _WeChatError(41001)
+        info = self._tokens.get(token)
+        if info is None:
+            raise _WeChatError(self._dead_tokens.get(token, 40001))
+        if time.monotonic() >= info.expires_at:
+            del self._tokens[token]
+            self._dead_tokens[token] = 42001
+            if self._stable.get(info.appid) == token:
+                del self._stable[info.appid]
+            raise _WeChatError(42001)
+        req.appid = info.appid
+
+    def _check_rate_limit(self) -> None:
+        limit = self.rate_limit_per_second
+        if not limit:
+            return
+        now = time.monotonic()
+        window = self._rate_window
+        while window and now - window[0] >= 1.0:
+            window.popleft()
+        if len(window) >= limit:
+            raise _WeChatError(45009)
+        window.append(now)
+
+    def _new_token(self, appid: str, *, stable: bool) -> str:
+        token = f"FAKE_{next(self._token_seq)}_{secrets.token_urlsafe(24)}"
+        self._tokens[token] = _Token(appid, time.monotonic() + self.token_ttl, stable)
+        self.tokens_issued += 1
+        return token
+
+    def _check_app(self, appid: str | None, secret: str | None, bad_secret: int) -> None:
+        if not appid:
+            raise _WeChatError(41002)
+        if appid not in self.apps:
+            raise _WeChatError(40013)
+        if not secret:
+            raise _WeChatError(41004)
+        if not secrets.compare_digest(self.apps[appid], secret):
+            raise _WeChatError(bad_secret)
+
+    def _expires_in(self, token: str) -> int:
+        left = self._tokens[token].expires_at - time.monotonic()
+        return max(1, int(left + 0.999))
+
+    def _body(self, req: _Request) -> dict:
+        if req.body is None:
+            raise _WeChatError(44002)
+        if not isinstance(req.body, dict):
+            raise _WeChatError(47001)
+        return req.body
+
+    def _check_openid(self, openid: Any) -> None:
+        if not isinstance(openid, str) or not openid:
+            raise _WeChatError(40003)
+        if openid in self.fail_openids:
+            raise _WeChatError(self.fail_openids[openid])
+
+    # ------------------------------------------------------------- handlers
+
+    def _build_routes(self) -> dict[str, _Route]:
+        get, post, both = ("GET",), ("POST",), ("GET", "POST")
+        return {
+            "cgi-bin/stable_token": _Route(post, self._h_stable_token, False),
+            "cgi-bin/token": _Route(get, self._h_token, False),
+            "sns/jscode2session": _Route(get, self._h_jscode2session, False),
+            "sns/oauth2/access_token": _Route(get, self._h_oauth2, False),
+            "cgi-bin/message/subscribe/send": _Route(post, self._h_subscribe, True, "subscribe"),
+            # Official-account flavour of the subscribe message; same bookkeeping.
+            "cgi-bin/message/subscribe/bizsend": _Route(post, self._h_subscribe, True, "subscribe"),
+            "cgi-bin/message/template/send": _Route(post, self._h_template, True, "template"),
+            "cgi-bin/message/custom/send": _Route(post, self._h_custom, True, "custom"),
+            "cgi-bin/menu/create": _Route(post, self._h_menu_create, True),
+            "cgi-bin/menu/get": _Route(get, self._h_menu_get, True),
+            "cgi-bin/menu/delete": _Route(both, self._h_menu_delete, True),
+            "cgi-bin/qrcode/create": _Route(post, self._h_qrcode, True),
+            "cgi-bin/user/info": _Route(get, self._h_user_info, True),
+            "cgi-bin/ticket/getticket": _Route(get, self._h_ticket, True),
+        }
+
+    def _h_stable_token(self, req: _Request) -> dict:
+        body = self._body(req)
+        if body.get("grant_type") != "client_credential":
+            raise _WeChatError(40002)
+        appid = body.get("appid")
+        self._check_app(appid, body.get("secret"), bad_secret=40125)
+        current = self._stable.get(appid)
+        if current is not None and time.monotonic() >= self._tokens[current].expires_at:
+            del self._tokens[current]
+            self._dead_tokens[current] = 42001
+            current = None
+        if current is not None and body.get("force_refresh"):
+            # Stable-token force_refresh invalidates the previous token at once.
+            del self._tokens[current]
+            self._dead_tokens[current] = 40001
+            current = None
+        if current is None:
+            current = self._new_token(appid, stable=True)
+            self._stable[appid] = current
+        self.token_fetches += 1
+        return {"access_token": current, "expires_in": self._expires_in(current)}
+
+    def _h_token(self, req: _Request) -> dict:
+        if req.query.get("grant_type") != "client_credential":
+            raise _WeChatError(40002)
+        appid = req.query.get("appid")
+        self._check_app(appid, req.query.get("secret"), bad_secret=40001)
+        # Classic endpoint: a new token every call; older ones live until their TTL
+        # (WeChat keeps them valid for a grace period).
+        token = self._new_token(appid, stable=False)
+        self.token_fetches += 1
+        return {"access_token": token, "expires_in": self._expires_in(token)}
+
+    def _login_code(self, req: _Request, code_param: str) -> str:
+        q = req.query
+        self._check_app(q.get("appid"), q.get("secret"), bad_secret=40125)
+        if q.get("grant_type") != "authorization_code":
+            raise _WeChatError(40002)
+        code = q.get(code_param)
+        if not code:
+            raise _WeChatError(41008)
+        if code in self.invalid_codes:
+            raise _WeChatError(40029)
+        if self.used_codes_fail:
+            if code in self._used_codes:
+                raise _WeChatError(40163)
+            self._used_codes.add(code)
+        return code
+
+    def _h_jscode2session(self, req: _Request) -> dict:
+        code = self._login_code(req, "js_code")
+        openid = self.code_openids.get(code) or self.openid_for(code)
+        return {
+            "openid": openid,
+            "session_key": self.session_key_for(code),
+            "unionid": self.unionid_for(openid),
+        }
+
+    def _h_oauth2(self, req: _Request) -> dict:
+        # Web-page authorisation for the official account's H5 pages.
+        code = self._login_code(req, "code")
+        openid = self.code_openids.get(code) or self.openid_for(code)
+        return {
+            "access_token": "OAUTH_" + secrets.token_urlsafe(24),
+            "expires_in": 7200,
+            "refresh_token": "REFRESH_" + secrets.token_urlsafe(24),
+            "openid": openid,
+            "scope": "snsapi_base",
+            "unionid": self.unionid_for(openid),
+        }
+
+    def _send_ok(self) -> dict:
+        return {"errcode": 0, "errmsg": "ok", "msgid": next(self._msgids)}
+
+    def _h_subscribe(self, req: _Request) -> dict:
+        body = self._body(req)
+        self._check_openid(body.get("touser"))
+        if not body.get("template_id"):
+            raise _WeChatError(40037)
+        if not isinstance(body.get("data"), dict):
+            raise _WeChatError(47003)
+        return self._send_ok()
+
+    def _h_template(self, req: _Request) -> dict:
+        return self._h_subscribe(req)
+
+    def _h_custom(self, req: _Request) -> dict:
+        body = self._body(req)
+        self._check_openid(body.get("touser"))
+        msgtype = body.get("msgtype")
+        if not msgtype or not isinstance(body.get(msgtype), dict):
+            raise _WeChatError(47003)
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def _h_menu_create(self, req: _Request) -> dict:
+        body = self._body(req)
+        buttons = body.get("button")
+        if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+            raise _WeChatError(40016, "invalid button size")
+        self.menu = body
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def _h_menu_get(self, req: _Request) -> dict:
+        if self.menu is None:
+            raise _WeChatError(46003)
+        return {"menu": self.menu}
+
+    def _h_menu_delete(self, req: _Request) -> dict:
+        self.menu = None
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def _h_qrcode(self, req: _Request) -> dict:
+        body = self._body(req)
+        action = body.get("action_name")
+        scene = (body.get("action_info") or {}).get("scene")
+        if action not in ("QR_SCENE", "QR_STR_SCENE", "QR_LIMIT_SCENE", "QR_LIMIT_STR_SCENE"):
+            raise _WeChatError(47003)
+        if not isinstance(scene, dict) or not ({"scene_id", "scene_str"} & scene.keys()):
+            raise _WeChatError(47003)
+        ticket = "gQ" + secrets.token_urlsafe(30)
+        result: dict[str, Any] = {"ticket": ticket, "url": "http://weixin.qq.com/q/" + ticket[:22]}
+        if not action.startswith("QR_LIMIT"):
+            result["expire_seconds"] = int(body.get("expire_seconds") or 60)
+        self.qrcodes.append({**body, **result})
+        return result
+
+    def _h_user_info(self, req: _Request) -> dict:
+        openid = req.query.get("openid")
+        self._check_openid(openid)
+        info = {
+            "subscribe": 1,
+            "openid": openid,
+            "language": "zh_CN",
+            "subscribe_time": 1700000000,
+            "unionid": self.unionid_for(openid),
+            "remark": "",
+            "groupid": 0,
+            "tagid_list": [],
+            "subscribe_scene": "ADD_SCENE_QR_CODE",
+            "qr_scene": 0,
+            "qr_scene_str": "",
+        }
+        info.update(self.users.get(openid, {}))
+        return info
+
+    def _h_ticket(self, req: _Request) -> dict:
+        kind = req.query.get("type", "jsapi")
+        return {
+            "errcode": 0,
+            "errmsg": "ok",
+            "ticket": f"{kind.upper()}_" + secrets.token_urlsafe(24),
+            "expires_in": 7200,
+        }
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+    allow_reuse_address = True
+    fake: FakeWeChat
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        self.connections_accepted = 0
+        super().__init__(*args, **kwargs)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        # Track keep-alive connections so stop() can drop them instead of
+        # leaving handler threads blocked on idle sockets.
+        with self._conns_lock:
+            self._conns.add(request)
+            self.connections_accepted += 1
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._conns_lock:
+                self._conns.discard(request)
+
+    def close_connections(self) -> None:
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, so HTTP sessions reuse connections
+    server_version = "FakeWeChat/1.0"
+    # Headers and body go out in two writes; without TCP_NODELAY each
+    # keep-alive request can stall ~40 ms on delayed ACKs.
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    # Skip trailers up to the blank line.
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _serve(self) -> None:
+        body = self._read_body()
+        status, result = self.server.fake._dispatch(self.command, self.path, body)
+        payload = json.dumps(result, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; encoding=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # 10k-request benches would otherwise flood stderr
