@@ -1,0 +1,498 @@
+"""FAQ chatbot engine: intents + BM25 retrieval over an editable knowledge base.
+
+Everything the center publishes (answers, synonyms, trigger words, reply
+texts, thresholds) lives in the data directory; this module only holds logic.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import tempfile
+import threading
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jieba
+import yaml
+
+from .normalize import normalize, strip_punct
+
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
+
+# jieba logs "Building prefix dict..." at DEBUG on every tokenizer build.
+jieba.setLogLevel(logging.WARNING)
+
+# Okapi BM25 parameters (standard values; documents here are short, so the
+# length normalisation only matters mildly).
+BM25_K1 = 1.2
+BM25_B = 0.75
+# Confidence tuning (see Bot._retrieve), fitted on the dev questions and
+# tests/bot/test_phrasings.py. A word of the question that an entry lacks
+# lowers that entry's coverage at this fraction of its weight.
+OOV_MISS_FACTOR = 0.5
+KNOWN_MISS_FACTOR = 0.5
+# Confidence multiplier when the best entry does not lead the runner-up at all.
+SEP_BASE = 0.45
+# A relative rank margin of 1/SEP_GAIN_RANK, or a coverage lead of
+# 1/SEP_GAIN_COV, over the runner-up counts as fully separated.
+SEP_GAIN_RANK = 4.0
+SEP_GAIN_COV = 5.0
+# Share of normalised BM25 in the ranking (the rest is coverage).
+RANK_BM25_SHARE = 0.3
+
+
+@dataclass
+class BotReply:
+    kind: str  # "answer" | "suggest" | "fallback" | "intent"
+    text: str
+    entry_id: str | None = None
+    score: float = 0.0
+    candidates: list[tuple[str, str, float]] = field(default_factory=list)
+    intent: str | None = None  # None | "booking" | "progress" | "greeting"
+    receipt_no: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["candidates"] = [list(c) for c in self.candidates]
+        return d
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    category: str
+    question: str
+    phrasings: tuple[str, ...]
+    keywords: tuple[str, ...]
+    answer: str
+
+
+class DataError(ValueError):
+    """The data directory is missing a file or a file is malformed."""
+
+
+# ──────────────────────────── data loading ────────────────────────────
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except FileNotFoundError as e:
+        raise DataError(f"missing data file: {path}") from e
+    except yaml.YAMLError as e:
+        raise DataError(f"{path.name}: invalid YAML: {e}") from e
+
+
+def _load_lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise DataError(f"missing data file: {path}") from e
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            out.append(line)
+    return out
+
+
+def load_entries(path: Path) -> list[Entry]:
+    data = _load_yaml(path)
+    raw = data.get("entries") if isinstance(data, dict) else None
+    if not isinstance(raw, list) or not raw:
+        raise DataError(f"{path.name}: expected a non-empty 'entries' list")
+    entries: list[Entry] = []
+    seen: set[str] = set()
+    for i, e in enumerate(raw):
+        if not isinstance(e, dict):
+            raise DataError(f"{path.name}: entry #{i + 1} is not a mapping")
+        for key in ("id", "question", "answer"):
+            if not isinstance(e.get(key), str) or not e[key].strip():
+                raise DataError(f"{path.name}: entry #{i + 1} needs a non-empty '{key}'")
+        if e["id"] in seen:
+            raise DataError(f"{path.name}: duplicate id '{e['id']}'")
+        seen.add(e["id"])
+        entries.append(
+            Entry(
+                id=e["id"].strip(),
+                category=str(e.get("category") or ""),
+                question=e["question"].strip(),
+                phrasings=tuple(str(p) for p in (e.get("phrasings") or [])),
+                keywords=tuple(str(k) for k in (e.get("keywords") or [])),
+                answer=e["answer"].strip(),
+            )
+        )
+    return entries
+
+
+# ──────────────────────────── tokenizer ────────────────────────────
+
+_base_lock = threading.Lock()
+_base_dict: tuple[dict[str, int], int] | None = None
+
+
+def _new_tokenizer() -> jieba.Tokenizer:
+    """A private jieba tokenizer (never the global one, whose dictionary other
+    code may change). The ~350k-word main dictionary is loaded once per process
+    (from a cache file in a writable temp dir) and copied into each tokenizer,
+    so reload() does not pay the load again."""
+    global _base_dict
+    with _base_lock:
+        if _base_dict is None:
+            base = jieba.Tokenizer()
+            base.tmp_dir = tempfile.gettempdir()
+            base.cache_file = f"dengji-jieba-{os.getuid() if hasattr(os, 'getuid') else 0}.cache"
+            base.initialize()
+            _base_dict = (base.FREQ, base.total)
+    tk = jieba.Tokenizer()
+    tk.tmp_dir = tempfile.gettempdir()
+    tk.FREQ = dict(_base_dict[0])
+    tk.total = _base_dict[1]
+    tk.initialized = True
+    return tk
+
+
+def _load_userdict(tk: jieba.Tokenizer, lines: list[str]) -> set[str]:
+    words = set()
+    for line in lines:
+        parts = line.split()
+        word = parts[0]
+        freq = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+        tag = parts[2] if len(parts) > 2 else None
+        word = normalize(word)
+        tk.add_word(word, freq, tag)
+        words.add(word)
+    return words
+
+
+# ──────────────────────────── the index ────────────────────────────
+
+
+class _Index:
+    """Immutable snapshot of everything loaded from one data directory.
+
+    Bot swaps whole snapshots, so a reply is always computed against one
+    consistent version of the data even while staff reload it."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.entries = load_entries(data_dir / "kb.yaml")
+        self.by_id = {e.id: e for e in self.entries}
+
+        intents = _load_yaml(data_dir / "intents.yaml") or {}
+        self.settings: dict[str, Any] = intents.get("settings") or {}
+        self.texts: dict[str, str] = intents.get("texts") or {}
+        self.intents: dict[str, dict[str, Any]] = intents.get("intents") or {}
+        for key in ("fallback", "welcome", "suggest_header", "suggest_item", "suggest_footer"):
+            if not self.texts.get(key):
+                raise DataError(f"intents.yaml: texts.{key} is required")
+        self.answer_threshold = float(self.settings.get("answer_threshold", 0.55))
+        self.suggest_threshold = float(self.settings.get("suggest_threshold", 0.25))
+        self.suggest_count = int(self.settings.get("suggest_count", 3))
+        self.receipt_re = re.compile(
+            self.settings.get("receipt_pattern", r"(?<!\d)(\d{4})-?(\d{4})-?(\d{6})(?!\d)")
+        )
+        self.receipt_format = self.settings.get("receipt_format", "{0}-{1}-{2}")
+
+        self.stopwords = {normalize(w) for w in _load_lines(data_dir / "stopwords.txt")}
+        self.tk = _new_tokenizer()
+        user_words = _load_userdict(self.tk, _load_lines(data_dir / "userdict.txt"))
+        keywords = {strip_punct(normalize(k)).replace(" ", "") for e in self.entries for k in e.keywords}
+        self._load_synonyms(data_dir / "synonyms.yaml", protected=user_words)
+        # Canonical terms and KB keywords must come out of the segmenter as
+        # single tokens, whatever the center adds to the data.
+        for w in sorted(set(self.phrase_map.values()) | keywords):
+            if len(w) > 1 and w not in self.tk.FREQ:
+                self.tk.add_word(w)
+
+        self._build_bm25()
+        self._build_intents()
+
+    # ── synonyms ──
+    def _load_synonyms(self, path: Path, protected: set[str]) -> None:
+        data = _load_yaml(path) or {}
+        if not isinstance(data, dict):
+            raise DataError(f"{path.name}: expected 'canonical: [variants]' mappings")
+        # Domain words map to themselves so that, longest match first, a
+        # domain word is consumed whole before a shorter synonym inside it
+        # can fire ("抵押权首次登记" must not become "抵押" + "权首次登记").
+        phrase_map: dict[str, str] = {w: w for w in protected if len(w) > 1}
+        token_map: dict[str, str] = {}
+        for canonical, variants in data.items():
+            canon = normalize(str(canonical))
+            phrase_map.setdefault(canon, canon)  # protect canonical terms
+            for v in variants or []:
+                v = normalize(str(v))
+                # Single characters are only safe to replace as whole tokens
+                # ("约" alone, but not inside "合约").
+                if len(v) == 1:
+                    token_map[v] = canon
+                else:
+                    phrase_map[v] = canon
+        self.phrase_map = phrase_map
+        self.token_map = token_map
+        # Longest first so that canonical terms containing a variant
+        # ("不动产权证书" ⊃ "产权证") are consumed before the variant.
+        alts = sorted(phrase_map, key=len, reverse=True)
+        self.phrase_re = re.compile("|".join(map(re.escape, alts))) if alts else None
+
+    def _apply_phrases(self, text: str) -> str:
+        if self.phrase_re is None:
+            return text
+        return self.phrase_re.sub(lambda m: f" {self.phrase_map[m.group(0)]} ", text)
+
+    def analyze(self, text: str, *, normalized: bool = False) -> tuple[list[str], list[str]]:
+        """Return (words, terms) for a text.
+
+        words: precise segmentation (what the user actually said, used to
+          judge how much of the question the knowledge base understands);
+        terms: words plus their dictionary sub-words, as jieba's search mode
+          does (used for BM25 recall, so "商品房" still meets
+          "一手商品房转移登记").
+        Both after normalisation, synonym mapping and stop-word removal."""
+        if not normalized:
+            text = normalize(text)
+        text = self._apply_phrases(strip_punct(text))
+        freq = self.tk.FREQ
+        words: list[str] = []
+        terms: list[str] = []
+        for tok in self.tk.cut(text):
+            tok = tok.strip()
+            if not tok:
+                continue
+            tok = self.token_map.get(tok, tok)
+            if tok in self.stopwords:
+                continue
+            words.append(tok)
+            n = len(tok)
+            for k in (2, 3):
+                if n > k:
+                    for i in range(n - k + 1):
+                        sub = tok[i : i + k]
+                        if freq.get(sub) and sub not in self.stopwords:
+                            terms.append(self.token_map.get(sub, sub))
+            terms.append(tok)
+        return words, terms
+
+    def terms(self, text: str, *, normalized: bool = False) -> list[str]:
+        return self.analyze(text, normalized=normalized)[1]
+
+    # ── BM25 ──
+    def _build_bm25(self) -> None:
+        docs: list[Counter[str]] = []
+        for e in self.entries:
+            tokens: list[str] = []
+            for text in (e.question, *e.phrasings, *e.keywords):
+                tokens.extend(self.terms(text))
+            docs.append(Counter(tokens))
+        n = len(docs)
+        self.doc_len = [sum(d.values()) for d in docs]
+        avgdl = sum(self.doc_len) / n
+        df: Counter[str] = Counter()
+        for d in docs:
+            df.update(d.keys())
+        self.idf = {t: math.log(1 + (n - f + 0.5) / (f + 0.5)) for t, f in df.items()}
+        self.oov_idf = math.log(1 + (n - 0.5) / 1.5)
+        # Postings with the BM25 term weight precomputed: querying is then a
+        # handful of dict lookups and additions per query term.
+        self.postings: dict[str, list[tuple[int, float]]] = {}
+        for i, d in enumerate(docs):
+            norm = BM25_K1 * (1 - BM25_B + BM25_B * self.doc_len[i] / avgdl)
+            for t, tf in d.items():
+                w = self.idf[t] * tf * (BM25_K1 + 1) / (tf + norm)
+                self.postings.setdefault(t, []).append((i, w))
+        self.doc_terms = [frozenset(d) for d in docs]
+
+    def weight(self, word: str) -> float:
+        """Information weight of a query word for the coverage measure."""
+        # A word that is in no entry is treated as maximally specific: it is
+        # exactly the kind of word (天气, 社保) that shows the question is
+        # about something the knowledge base does not cover.
+        w = self.idf.get(word, self.oov_idf)
+        # Single characters (交, 收, 诗, a stray typo) are weak evidence either
+        # way, so they count half.
+        return w * 0.5 if len(word) == 1 else w
+
+    # ── intents ──
+    def _build_intents(self) -> None:
+        def norm_list(xs: Any) -> list[str]:
+            return sorted(
+                {strip_punct(normalize(str(x))).replace(" ", "") for x in xs or []} - {""},
+                key=len,
+                reverse=True,
+            )
+
+        self.intent_rules: dict[str, dict[str, Any]] = {}
+        for name, spec in self.intents.items():
+            spec = spec or {}
+            self.intent_rules[name] = {
+                "strong": norm_list(spec.get("strong")),
+                "weak": norm_list(spec.get("weak")),
+                "exact": set(norm_list(spec.get("exact"))),
+                "ignorable": set(self.terms(" ".join(map(str, spec.get("ignorable") or [])))),
+                "spec": spec,
+            }
+
+
+# ──────────────────────────── the bot ────────────────────────────
+
+
+class Bot:
+    """Build once per process; answer() is thread-safe and does no I/O."""
+
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None):
+        self.data_dir = Path(data_dir) if data_dir else DEFAULT_DATA_DIR
+        self._reload_lock = threading.Lock()
+        self._index = _Index(self.data_dir)
+
+    def reload(self) -> None:
+        """Re-read the data files. The new index is fully built before it
+        replaces the old one; if the files are broken, DataError is raised and
+        the bot keeps answering from the previous version."""
+        with self._reload_lock:
+            new = _Index(self.data_dir)
+            self._index = new  # single reference swap: atomic for readers
+
+    @property
+    def entries(self) -> list[Entry]:
+        return list(self._index.entries)
+
+    def pick(self, entry_id: str) -> BotReply:
+        idx = self._index
+        e = idx.by_id.get(entry_id)
+        if e is None:
+            return BotReply(kind="fallback", text=idx.texts["fallback"])
+        return BotReply(kind="answer", text=e.answer, entry_id=e.id, score=1.0)
+
+    def answer(self, text: str) -> BotReply:
+        idx = self._index  # read once: a concurrent reload cannot mix versions
+        norm = normalize(text or "")
+        compact = strip_punct(norm).replace(" ", "")
+        if not compact:
+            return BotReply(kind="fallback", text=idx.texts["fallback"])
+
+        m = idx.receipt_re.search(norm)
+        if m:
+            receipt = idx.receipt_format.format(*m.groups())
+            spec = idx.intent_rules.get("progress", {}).get("spec", {})
+            tmpl = spec.get("reply_with_receipt") or "{receipt_no}"
+            return BotReply(
+                kind="intent",
+                text=tmpl.format(receipt_no=receipt),
+                intent="progress",
+                receipt_no=receipt,
+                score=1.0,
+            )
+
+        intent = self._match_intent(idx, compact)
+        if intent is not None:
+            spec = idx.intent_rules[intent]["spec"]
+            reply = spec.get("reply") or idx.texts.get(spec.get("reply_text", ""), "")
+            return BotReply(kind="intent", text=reply, intent=intent, score=1.0)
+
+        return self._retrieve(idx, norm)
+
+    # ── internals ──
+    @staticmethod
+    def _match_intent(idx: _Index, compact: str) -> str | None:
+        # Greetings only when the whole message is a greeting: "你好，过户要带什么"
+        # is a question.
+        for name, rule in idx.intent_rules.items():
+            if compact in rule["exact"]:
+                return name
+        for name, rule in idx.intent_rules.items():
+            if any(t in compact for t in rule["strong"]):
+                return name
+        # Weak triggers ("怎么预约") are action requests only if nothing more
+        # specific is asked: "企业怎么预约" / "周六怎么预约" go to the FAQ.
+        for name, rule in idx.intent_rules.items():
+            hits = [t for t in rule["weak"] if t in compact]
+            if not hits:
+                continue
+            rest = compact
+            for t in hits:
+                rest = rest.replace(t, " ")
+            leftover = [
+                t for t in idx.terms(rest, normalized=True) if t not in rule["ignorable"] and t in idx.idf
+            ]
+            if not leftover:
+                return name
+        return None
+
+    @staticmethod
+    def _retrieve(idx: _Index, norm: str) -> BotReply:
+        words, terms = idx.analyze(norm, normalized=True)
+        scores: dict[int, float] = {}
+        for t in set(terms):
+            for doc, w in idx.postings.get(t, ()):
+                scores[doc] = scores.get(doc, 0.0) + w
+        fallback = BotReply(kind="fallback", text=idx.texts["fallback"])
+        if not scores:
+            return fallback
+
+        # Confidence design. Raw BM25 is unbounded and not comparable between
+        # queries, so it cannot be thresholded directly. Instead:
+        # coverage(d): share of the question's information (IDF-weighted
+        #   words) that entry d contains. A question with no domain words
+        #   (天气, 写诗, 社保) has coverage ≈ 0 for every entry and falls back
+        #   whatever BM25 says, so it can never get a confident wrong answer.
+        # rank(d) = coverage mostly, BM25/BM25_max as a tie-breaker: BM25
+        #   finds candidates, but the entry that explains the whole question
+        #   must beat a shorter entry that merely repeats its main term.
+        #   (Aspect words like 材料/费用 are in many entries, so their IDF is
+        #   low although they are what separates sibling entries.)
+        # confidence = coverage(best) × separation; separation grows from
+        #   SEP_BASE to 1 with the coverage lead over the runner-up, so a
+        #   question that fits several entries equally ("材料", "登记费") is
+        #   offered as choices instead of being answered.
+        words = list(dict.fromkeys(words))
+        weights = [(w, idx.weight(w), w in idx.idf) for w in words]
+        s_max = max(scores.values())
+        shortlist = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:12]
+        ranked = []
+        for doc, s in shortlist:
+            dt = idx.doc_terms[doc]
+            covered = missed = 0.0
+            for w, wt, known in weights:
+                if w in dt:
+                    covered += wt
+                else:
+                    # Missed words lower coverage at half weight: long,
+                    # wordy questions carry words no entry has ("我家",
+                    # "父亲") without being about something else.
+                    missed += wt * (KNOWN_MISS_FACTOR if known else OOV_MISS_FACTOR)
+            cov = covered / (covered + missed) if covered else 0.0
+            ranked.append(((1 - RANK_BM25_SHARE) * cov + RANK_BM25_SHARE * s / s_max, cov, doc))
+        ranked.sort(key=lambda r: (-r[0], r[2]))
+        r1, cov1, top = ranked[0]
+        r2, cov2, _ = ranked[1] if len(ranked) > 1 else (0.0, 0.0, -1)
+        # Separated if the best entry leads on either signal: by rank margin
+        # (e.g. the hall FAQ vs. halls merely mentioning 周六) or by coverage
+        # (e.g. 材料 vs. 费用 siblings, whose BM25 barely differs).
+        lead = max((r1 - r2) / r1 * SEP_GAIN_RANK, (cov1 - cov2) * SEP_GAIN_COV)
+        conf = cov1 * (SEP_BASE + (1 - SEP_BASE) * min(1.0, max(0.0, lead)))
+        conf = round(max(0.0, min(1.0, conf)), 4)
+
+        cands = [
+            (idx.entries[d].id, idx.entries[d].question, round(conf * r / r1, 4))
+            for r, _, d in ranked[: idx.suggest_count]
+            if conf > 0
+        ]
+        if conf >= idx.answer_threshold:
+            e = idx.entries[top]
+            return BotReply(kind="answer", text=e.answer, entry_id=e.id, score=conf, candidates=cands)
+        if conf >= idx.suggest_threshold:
+            lines = [idx.texts["suggest_header"]]
+            for n, (_, question, _) in enumerate(cands, 1):
+                lines.append(idx.texts["suggest_item"].format(n=n, question=question))
+            lines.append(idx.texts["suggest_footer"])
+            return BotReply(kind="suggest", text="\n".join(lines), score=conf, candidates=cands)
+        fallback.score = conf
+        fallback.candidates = cands
+        return fallback
