@@ -24,6 +24,7 @@ log = logging.getLogger("dengji.http")
 # Each domain exposes `bp` (a Blueprint or Blueprint.group) in its views module.
 BLUEPRINT_MODULES = (
     "server.identity.views",
+    "server.catalog.views",
     "server.staff.views",
     "server.booking.views",
     "server.progress.views",
@@ -33,7 +34,7 @@ BLUEPRINT_MODULES = (
 )
 
 # Optional per-domain start-up hooks: `async def setup(app)` run once per worker after core resources.
-SETUP_MODULES = ("server.wechat.views", "bot.views", "server.booking.views")
+SETUP_MODULES = ("server.booking.views", "server.progress.views", "bot.views", "server.wechat.views", "notices.views")
 
 
 def _import_optional(name: str):

@@ -26,7 +26,7 @@ def make_mobile() -> str:
 async def seed_sample_data(settings) -> None:
     """Load the shipped sample data (halls, business types, calendar) if the seeder exists."""
     try:
-        from server.booking.seed import seed
+        from server.catalog.seed import seed
     except ModuleNotFoundError:
         return
     await seed(settings)

@@ -1,0 +1,215 @@
+"""The catalog: halls, business types, booking rules and the service calendar, as one cached snapshot.
+
+Availability is polled constantly, so each worker keeps an immutable snapshot in memory and reloads it
+when the version in Redis moves (staff edits bump it); the version is checked at most once a second.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from config.seed_schema import BookingRules
+from models import BusinessType, CalendarDay, CenterSetting, DayKind, Hall
+from server.core.errors import NotFound
+
+Period = tuple[time, time]
+
+
+def _periods(raw: list | None) -> tuple[Period, ...]:
+    return tuple((time.fromisoformat(a), time.fromisoformat(b)) for a, b in raw or [])
+
+
+@dataclass(frozen=True)
+class HallInfo:
+    id: int
+    code: str
+    name: str
+    address: str
+    quota_per_slot: int
+    hotline_quota: int
+    saturday_duty: bool
+    saturday_booking_only: bool
+    weekday: tuple[Period, ...]
+    saturday: tuple[Period, ...]
+    review_mode: bool
+    cancel_release_delay_minutes: int
+    active: bool
+
+    @property
+    def online_quota(self) -> int:
+        return self.quota_per_slot - self.hotline_quota
+
+
+@dataclass(frozen=True)
+class DayEntry:
+    kind: DayKind
+    name: str
+    halls: frozenset[str]  # empty = every hall
+    sessions: tuple[Period, ...] | None
+
+    def applies_to(self, hall_code: str) -> bool:
+        return not self.halls or hall_code in self.halls
+
+
+@dataclass
+class Catalog:
+    halls: dict[str, HallInfo]
+    business_types: dict[str, BusinessType]
+    rules: BookingRules
+    settings: dict[str, object]
+    days: dict[date, list[DayEntry]]
+    tz: ZoneInfo
+    halls_by_id: dict[int, HallInfo] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.halls_by_id = {h.id: h for h in self.halls.values()}
+
+    def now(self) -> datetime:
+        return datetime.now(self.tz)
+
+    def hall(self, code: str) -> HallInfo:
+        hall = self.halls.get(code)
+        if hall is None or not hall.active:
+            raise NotFound("大厅不存在", code="HALL_NOT_FOUND")
+        return hall
+
+    def hall_by_id(self, hall_id: int) -> HallInfo:
+        hall = self.halls_by_id.get(hall_id)
+        if hall is None or not hall.active:
+            raise NotFound("大厅不存在", code="HALL_NOT_FOUND")
+        return hall
+
+    def business_type(self, code: str) -> BusinessType:
+        bt = self.business_types.get(code)
+        if bt is None or not bt.active:
+            raise NotFound("业务事项不存在", code="BUSINESS_TYPE_NOT_FOUND")
+        return bt
+
+    def entries(self, day: date, kind: DayKind) -> list[DayEntry]:
+        return [e for e in self.days.get(day, ()) if e.kind == kind]
+
+    def is_holiday(self, day: date) -> bool:
+        return bool(self.entries(day, DayKind.HOLIDAY))
+
+    def is_working_day(self, day: date) -> bool:
+        """Tell whether a day counts toward promised time limits (holidays and make-up days respected)."""
+        if self.is_holiday(day):
+            return False
+        if self.entries(day, DayKind.WORKDAY):
+            return True
+        return day.weekday() < 5
+
+    def add_working_days(self, start: date, n: int) -> date:
+        """Return the date n working days after start (0 → start itself if it is a working day)."""
+        day = start
+        while not self.is_working_day(day):
+            day += timedelta(days=1)
+        while n > 0:
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                n -= 1
+        return day
+
+    def sessions_for(self, hall_code: str, day: date) -> tuple[Period, ...]:
+        """Return the service periods of a hall on a day, after holidays, extra days and closures."""
+        hall = self.hall(hall_code)
+        extra = [e for e in self.entries(day, DayKind.EXTRA) if e.applies_to(hall_code)]
+        if extra:
+            sessions = extra[0].sessions or hall.weekday
+        elif self.is_holiday(day):
+            sessions = ()
+        elif self.entries(day, DayKind.WORKDAY) or day.weekday() < 5:
+            sessions = hall.weekday
+        elif day.weekday() == 5:
+            sessions = hall.saturday
+        else:
+            sessions = ()
+        for closure in self.entries(day, DayKind.CLOSURE):
+            if not closure.applies_to(hall_code):
+                continue
+            if closure.sessions is None:
+                return ()
+            sessions = tuple(s for s in sessions
+                             if not any(s[0] < c[1] and c[0] < s[1] for c in closure.sessions))
+        return sessions
+
+    def slot_starts(self, hall_code: str, day: date) -> list[time]:
+        """Return the start times of the bookable slots of a hall on a day."""
+        step = self.rules.slot_minutes
+        starts: list[time] = []
+        for begin, end in self.sessions_for(hall_code, day):
+            t = datetime.combine(day, begin)
+            while t + timedelta(minutes=step) <= datetime.combine(day, end):
+                starts.append(t.time())
+                t += timedelta(minutes=step)
+        return starts
+
+
+async def load() -> Catalog:
+    """Read the whole catalog from the database."""
+    halls = {
+        h.code: HallInfo(
+            id=h.id, code=h.code, name=h.name, address=h.address, quota_per_slot=h.quota_per_slot,
+            hotline_quota=h.hotline_quota, saturday_duty=h.saturday_duty,
+            saturday_booking_only=h.saturday_booking_only, weekday=_periods(h.sessions.get("weekday")),
+            saturday=_periods(h.sessions.get("saturday")), review_mode=h.review_mode,
+            cancel_release_delay_minutes=h.cancel_release_delay_minutes, active=h.active,
+        )
+        for h in await Hall.all()
+    }
+    settings = {s.key: s.value for s in await CenterSetting.all()}
+    days: dict[date, list[DayEntry]] = {}
+    for d in await CalendarDay.all():
+        days.setdefault(d.date, []).append(
+            DayEntry(d.kind, d.name, frozenset(d.halls or ()), _periods(d.sessions) if d.sessions else None))
+    rules = BookingRules.model_validate(settings.get("booking_rules") or {})
+    tz = ZoneInfo(str((settings.get("center") or {}).get("timezone", "Asia/Shanghai")))
+    return Catalog(halls=halls, business_types={b.code: b for b in await BusinessType.all()}, rules=rules,
+                   settings=settings, days=days, tz=tz)
+
+
+_CHECK_EVERY = 1.0
+
+
+async def get(app) -> Catalog:
+    """Return this worker's catalog snapshot, reloading it when another worker changed the data."""
+    state = app.ctx.__dict__.setdefault("_catalog", {"catalog": None, "version": None, "checked": 0.0})
+    now = _time.monotonic()
+    if state["catalog"] is not None and now - state["checked"] < _CHECK_EVERY:
+        return state["catalog"]
+    version = await app.ctx.redis.get(app.ctx.keys("catalog", "version"))
+    if state["catalog"] is None or version != state["version"]:
+        state["catalog"] = await load()
+        state["version"] = version
+    state["checked"] = now
+    return state["catalog"]
+
+
+async def changed(app) -> None:
+    """Mark the catalog as changed so every worker reloads it (this one at once)."""
+    await app.ctx.redis.incr(app.ctx.keys("catalog", "version"))
+    app.ctx.__dict__.pop("_catalog", None)
+
+
+def hall_read(hall: HallInfo, catalog: Catalog) -> dict:
+    fmt = lambda periods: [[a.strftime("%H:%M"), b.strftime("%H:%M")] for a, b in periods]  # noqa: E731
+    return {
+        "id": hall.id, "code": hall.code, "name": hall.name, "address": hall.address,
+        "quota_per_slot": hall.quota_per_slot, "online_quota": hall.online_quota,
+        "hotline_quota": hall.hotline_quota, "saturday_duty": hall.saturday_duty,
+        "saturday_booking_only": hall.saturday_booking_only,
+        "sessions": {"weekday": fmt(hall.weekday), "saturday": fmt(hall.saturday)},
+        "review_mode": hall.review_mode,
+    }
+
+
+def business_type_read(bt: BusinessType) -> dict:
+    return {
+        "code": bt.code, "name": bt.name, "short_name": bt.short_name, "handling": bt.handling,
+        "handling_note": bt.handling_note, "booking": bt.booking, "time_limit_days": bt.time_limit_days,
+        "public_notice_days": bt.public_notice_days, "time_limit_text": bt.time_limit_text, "fee": bt.fee,
+        "fee_payer": bt.fee_payer, "materials": bt.materials, "notes": bt.notes, "online_hint": bt.online_hint,
+    }

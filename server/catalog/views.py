@@ -1,0 +1,21 @@
+"""Public catalog routes: halls and business types."""
+
+from sanic import Blueprint, Request
+from sanic.response import json
+
+from server.catalog import service
+
+bp = Blueprint("catalog", url_prefix="/api")
+
+
+@bp.get("/halls")
+async def halls(request: Request):
+    catalog = await service.get(request.app)
+    return json({"items": [service.hall_read(h, catalog) for h in catalog.halls.values() if h.active]})
+
+
+@bp.get("/business-types")
+async def business_types(request: Request):
+    catalog = await service.get(request.app)
+    return json({"items": [service.business_type_read(b) for b in catalog.business_types.values() if b.active],
+                 "walk_in_channels": catalog.settings.get("walk_in_channels", [])})
