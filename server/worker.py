@@ -18,6 +18,7 @@ def worker_settings(settings: Settings) -> type:
     load_job_modules()
 
     async def startup(ctx: dict) -> None:
+        arq_pool = ctx["redis"]  # arq's own pool; our jobs get our client under the same name
         await db.open_db(settings)
         keys = Keys(settings.redis_prefix)
         redis = create_redis(settings)
@@ -28,8 +29,7 @@ def worker_settings(settings: Settings) -> type:
                                         secret=settings.wechat_secret.get_secret_value(), **common),
                    mp=WeChatGateway(name="mp", appid=settings.mp_appid,
                                     secret=settings.mp_secret.get_secret_value(), **common))
-        ctx["jobs"] = ArqQueue(ctx["redis_pool"] if "redis_pool" in ctx else ctx["redis"],
-                               settings.redis_prefix + "arq:queue")
+        ctx["jobs"] = ArqQueue(arq_pool, settings.redis_prefix + "arq:queue")
 
     async def shutdown(ctx: dict) -> None:
         ctx["wechat"].close()

@@ -45,7 +45,8 @@ async def bound_citizen(client: httpx.AsyncClient, *, name: str = "张三", id_n
     """Log in and bind a real name; return (auth headers, the id number used)."""
     token = await login_citizen(client)
     headers = {"Authorization": f"Bearer {token}"}
-    id_number = id_number or make_id_number(seq=random.randint(0, 999), birth=f"19{random.randint(50, 99)}0{random.randint(1, 9)}1{random.randint(0, 9)}")
+    birth = f"19{random.randint(50, 99)}0{random.randint(1, 9)}1{random.randint(0, 9)}"
+    id_number = id_number or make_id_number(seq=random.randint(0, 999), birth=birth)
     res = await client.post("/api/mp/binding", headers=headers,
                             json={"name": name, "id_number": id_number, "mobile": mobile or make_mobile()})
     assert res.status_code == 200, res.text

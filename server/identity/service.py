@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
 from wechatpy.exceptions import WeChatClientException
@@ -62,7 +62,7 @@ async def bind_real_name(*, cipher: PiiCipher, citizen_id: int, name: str, id_nu
     citizen.id_last6_hash = cipher.digest(v.id_last6(id_number), purpose="id6")
     citizen.mobile_enc = cipher.encrypt(mobile)
     citizen.mobile_hash = cipher.digest(mobile, purpose="mobile")
-    citizen.bound_at = citizen.bound_at or datetime.now(timezone.utc)
+    citizen.bound_at = citizen.bound_at or datetime.now(UTC)
     try:
         await citizen.save()
     except IntegrityError as exc:
