@@ -189,6 +189,8 @@ class _Index:
         self.settings: dict[str, Any] = intents.get("settings") or {}
         self.texts: dict[str, str] = intents.get("texts") or {}
         self.intents: dict[str, dict[str, Any]] = intents.get("intents") or {}
+        # Further sections (e.g. feedback words) read by the chat layer, not by matching.
+        self.sections: dict[str, Any] = {k: v for k, v in intents.items() if k not in ("settings", "texts", "intents")}
         for key in ("fallback", "welcome", "suggest_header", "suggest_item", "suggest_footer"):
             if not self.texts.get(key):
                 raise DataError(f"intents.yaml: texts.{key} is required")
@@ -362,6 +364,24 @@ class Bot:
     @property
     def entries(self) -> list[Entry]:
         return list(self._index.entries)
+
+    def text(self, key: str, default: str = "") -> str:
+        """Return a reply text from intents.yaml `texts` (the default when absent)."""
+        return self._index.texts.get(key) or default
+
+    def section(self, name: str) -> Any:
+        """Return an extra top-level section of intents.yaml (None when absent)."""
+        return self._index.sections.get(name)
+
+    def intent_reply(self, name: str) -> BotReply:
+        """Return an intent's canned reply, as if the user had asked for it."""
+        idx = self._index
+        rule = idx.intent_rules.get(name)
+        if rule is None:
+            return BotReply(kind="fallback", text=idx.texts["fallback"])
+        spec = rule["spec"]
+        reply = spec.get("reply") or idx.texts.get(spec.get("reply_text", ""), "")
+        return BotReply(kind="intent", text=reply, intent=name, score=1.0)
 
     def pick(self, entry_id: str) -> BotReply:
         idx = self._index

@@ -1,0 +1,27 @@
+"""Chat steps that cross domains: a receipt number in a question asks the progress domain."""
+
+from __future__ import annotations
+
+import logging
+
+from . import service
+from .engine import BotReply
+
+log = logging.getLogger("dengji.bot")
+
+
+async def chat(*, app, user_id: str, text: str, channel: str) -> BotReply:
+    """Answer a chat message; a progress question with a receipt number gets the live status."""
+    reply = await service.ask(app=app, user_id=user_id, text=text, channel=channel)
+    if reply.intent == "progress" and reply.receipt_no:
+        reply.text = await progress_text(app=app, openid=user_id, receipt_no=reply.receipt_no)
+    return reply
+
+
+async def progress_text(*, app, openid: str, receipt_no: str) -> str:
+    """Ask the progress domain for a case's status as chat text (a notice while it is unavailable)."""
+    try:
+        from server.progress.service import lookup_for_chat
+    except ImportError:  # the progress domain is not deployed yet
+        return app.ctx.bot.text("progress_unavailable", "办件进度查询暂时不可用，请稍后再试。")
+    return await lookup_for_chat(app=app, openid=openid, receipt_no=receipt_no)

@@ -1,0 +1,279 @@
+"""Chatbot service: answering with dialog context, misses and feedback, the editable knowledge base.
+
+The knowledge-base directory is `<DENGJI_HOME>/bot` when that folder exists (a center keeps its
+edited data outside the code tree; tests use a copy there), otherwise the shipped `bot/data`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+from tortoise.functions import Count
+
+from config.settings import Settings
+from models.bot import BotFeedback, BotMiss
+from server.core.errors import Conflict, NotFound, Unprocessable
+
+from . import kb
+from .dialog import Dialog
+from .engine import DEFAULT_DATA_DIR, Bot, BotReply, DataError
+from .normalize import normalize, strip_punct
+
+log = logging.getLogger("dengji.bot")
+
+# How often a worker looks in Redis for a knowledge-base reload done by another worker.
+VERSION_CHECK_SECONDS = 1.0
+# How long "有用"/"没用" still refers to the last answer, and a dialog lives without messages.
+LAST_ANSWER_TTL = 600
+DIALOG_TTL = 600
+MISS_KINDS = ("fallback", "suggest")
+
+
+@dataclass
+class BotState:
+    """Per-worker bookkeeping of which knowledge-base version this worker answers from."""
+
+    data_dir: Path
+    version: int = 0
+    checked_at: float = 0.0
+    reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def data_dir(settings: Settings) -> Path:
+    """Return the knowledge-base directory: <home>/bot if present, else the shipped data."""
+    custom = settings.home / "bot"
+    return custom if (custom / kb.KB_FILE).is_file() else DEFAULT_DATA_DIR
+
+
+async def start(app) -> None:
+    """Build the bot and dialog once for this worker (jieba loads here, once per process)."""
+    state = BotState(data_dir=data_dir(app.ctx.settings))
+    app.ctx.bot = Bot(state.data_dir)
+    app.ctx.dialog = Dialog(app.ctx.bot, app.ctx.redis, prefix=app.ctx.keys("bot", "dialog", ""), ttl=DIALOG_TTL)
+    state.version = int(await app.ctx.redis.get(_version_key(app)) or 0)
+    state.checked_at = time.monotonic()
+    app.ctx.bot_state = state
+
+
+def _version_key(app) -> str:
+    return app.ctx.keys("bot", "kb", "version")
+
+
+def _last_key(app, user_id: str) -> str:
+    return app.ctx.keys("bot", "last", user_id)
+
+
+# ───────────────────────── answering ─────────────────────────
+
+
+async def ensure_fresh(*, app) -> None:
+    """Reload this worker's bot when another worker published a newer knowledge base."""
+    state: BotState = app.ctx.bot_state
+    now = time.monotonic()
+    if now - state.checked_at < VERSION_CHECK_SECONDS:
+        return
+    state.checked_at = now
+    version = int(await app.ctx.redis.get(_version_key(app)) or 0)
+    if version == state.version:
+        return
+    async with state.reload_lock:
+        if version == state.version:
+            return
+        try:
+            await asyncio.to_thread(app.ctx.bot.reload)
+        except DataError:
+            log.exception("knowledge base reload failed; answering from the previous version")
+        state.version = version
+
+
+def vote_of(bot: Bot, text: str) -> bool | None:
+    """Tell whether a message is a vote on the last answer (True helpful, False not), else None."""
+    words = bot.section("feedback") or {}
+    compact = strip_punct(normalize(text or "")).replace(" ", "")
+    if not compact or len(compact) > 12:
+        return None
+    for helpful, key in ((True, "helpful"), (False, "unhelpful")):
+        if compact in {strip_punct(normalize(str(w))).replace(" ", "") for w in words.get(key) or []}:
+            return helpful
+    return None
+
+
+def max_length(bot: Bot) -> int:
+    return int((bot.section("chat") or {}).get("max_length", 200))
+
+
+async def ask(*, app, user_id: str, text: str, channel: str) -> BotReply:
+    """Answer one message of a user, with dialog context, feedback votes and miss logging."""
+    await ensure_fresh(app=app)
+    bot: Bot = app.ctx.bot
+    redis = app.ctx.redis
+    vote = vote_of(bot, text)
+    if vote is not None:
+        raw = await redis.getdel(_last_key(app, user_id))
+        if raw:
+            last = json.loads(raw)
+            await create_feedback(entry_id=last["entry_id"], helpful=vote, channel=channel,
+                                  question=last.get("question", ""))
+            key = "feedback_thanks_helpful" if vote else "feedback_thanks_unhelpful"
+            return BotReply(kind="feedback", text=bot.text(key, "感谢您的反馈！"), entry_id=last["entry_id"])
+    if len(text or "") > max_length(bot):
+        return BotReply(kind="rejected", text=bot.text("too_long", "您的消息太长了，请精简后再发送。"))
+    reply = await app.ctx.dialog.reply(user_id, text)
+    if reply.kind == "answer" and reply.entry_id:
+        await redis.set(_last_key(app, user_id), json.dumps({"entry_id": reply.entry_id, "question": text[:255]}),
+                        ex=LAST_ANSWER_TTL)
+    else:
+        await redis.delete(_last_key(app, user_id))
+    if reply.kind in MISS_KINDS:
+        await record_miss(question=text, kind=reply.kind, score=reply.score)
+    return reply
+
+
+# ───────────────────────── misses and feedback ─────────────────────────
+
+
+def miss_key(question: str) -> str:
+    """Normalise a question so that spelling variants of it count together."""
+    return strip_punct(normalize(question or ""))[:255]
+
+
+async def record_miss(*, question: str, kind: str, score: float) -> None:
+    """Count a question the bot could not answer confidently (upsert, safe under concurrency)."""
+    q = miss_key(question)
+    if not q:
+        return
+    now = datetime.now(UTC)
+    changes = dict(count=F("count") + 1, last_seen=now, last_kind=kind, last_score=score)
+    if await BotMiss.filter(question=q).update(**changes):
+        return
+    try:
+        await BotMiss.create(question=q, count=1, last_seen=now, last_kind=kind, last_score=score)
+    except IntegrityError:  # another request created it in between
+        await BotMiss.filter(question=q).update(**changes)
+
+
+async def get_all_misses(*, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    """Return logged misses, most frequent first."""
+    rows = await BotMiss.all().order_by("-count", "-last_seen").offset(offset).limit(limit)
+    return [{"question": m.question, "count": m.count, "last_kind": m.last_kind,
+             "last_score": m.last_score, "first_seen": m.first_seen.isoformat(),
+             "last_seen": m.last_seen.isoformat()} for m in rows]
+
+
+async def create_feedback(*, entry_id: str, helpful: bool, channel: str, question: str = "") -> BotFeedback:
+    """Store one vote on an answer."""
+    return await BotFeedback.create(entry_id=entry_id, helpful=helpful, channel=channel,
+                                    question=miss_key(question))
+
+
+async def create_feedback_checked(*, app, entry_id: str, helpful: bool, channel: str,
+                                  question: str = "") -> BotFeedback:
+    """Store a vote sent through the API, for an entry that exists."""
+    if entry_id not in {e.id for e in app.ctx.bot.entries}:
+        raise NotFound("知识库中没有这条答复", code="KB_ENTRY_NOT_FOUND")
+    return await create_feedback(entry_id=entry_id, helpful=helpful, channel=channel, question=question)
+
+
+async def get_feedback_summary(*, app) -> list[dict[str, Any]]:
+    """Return helpful/unhelpful counts per entry, least helpful first."""
+    rows = await (BotFeedback.all().annotate(n=Count("id")).group_by("entry_id", "helpful")
+                  .values("entry_id", "helpful", "n"))
+    questions = {e.id: e.question for e in app.ctx.bot.entries}
+    summary: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        s = summary.setdefault(r["entry_id"], {"entry_id": r["entry_id"], "question": questions.get(r["entry_id"]),
+                                               "helpful": 0, "unhelpful": 0})
+        s["helpful" if r["helpful"] else "unhelpful"] += int(r["n"])
+    for s in summary.values():
+        s["total"] = s["helpful"] + s["unhelpful"]
+        s["helpful_ratio"] = round(s["helpful"] / s["total"], 4)
+    return sorted(summary.values(), key=lambda s: (-s["unhelpful"], s["helpful_ratio"], s["entry_id"]))
+
+
+# ───────────────────────── knowledge base ─────────────────────────
+
+
+async def reload(*, app) -> dict[str, Any]:
+    """Reload the knowledge base here and publish a new version for the other workers."""
+    state: BotState = app.ctx.bot_state
+    async with state.reload_lock:
+        try:
+            await asyncio.to_thread(app.ctx.bot.reload)
+        except DataError as exc:
+            raise Unprocessable(f"知识库数据有误，未重新加载：{exc}", code="KB_INVALID") from exc
+        state.version = await app.ctx.redis.incr(_version_key(app))
+        state.checked_at = time.monotonic()
+    return {"version": state.version, "entries": len(app.ctx.bot.entries)}
+
+
+async def get_all_entries(*, app) -> list[dict[str, Any]]:
+    """Return every entry of the knowledge-base file (including unreloaded edits)."""
+    return await asyncio.to_thread(kb.read_entries, app.ctx.bot_state.data_dir)
+
+
+async def get_entry_or_raise(*, app, entry_id: str) -> dict[str, Any]:
+    """Return one entry of the knowledge-base file or raise NotFound."""
+    for e in await get_all_entries(app=app):
+        if e["id"] == entry_id:
+            return e
+    raise NotFound("知识库中没有这条答复", code="KB_ENTRY_NOT_FOUND")
+
+
+async def _edit(app, change) -> Any:
+    # One editor at a time across workers: each edit is a read-modify-write of the whole file.
+    async with app.ctx.redis.lock(app.ctx.keys("bot", "kb", "lock"), timeout=30, blocking_timeout=10):
+        entries = await asyncio.to_thread(kb.read_entries, app.ctx.bot_state.data_dir)
+        result = change(entries)
+        try:
+            await asyncio.to_thread(kb.write_entries, app.ctx.bot_state.data_dir, entries)
+        except DataError as exc:
+            raise Unprocessable(f"知识库条目不符合要求：{exc}", code="KB_INVALID") from exc
+        return result
+
+
+def _index_of(entries: list[dict[str, Any]], entry_id: str) -> int:
+    for i, e in enumerate(entries):
+        if e["id"] == entry_id:
+            return i
+    raise NotFound("知识库中没有这条答复", code="KB_ENTRY_NOT_FOUND")
+
+
+async def create_entry(*, app, entry: dict[str, Any]) -> dict[str, Any]:
+    """Add an entry to the knowledge-base file (takes effect on reload)."""
+    def change(entries: list[dict[str, Any]]) -> dict[str, Any]:
+        if any(e["id"] == entry["id"] for e in entries):
+            raise Conflict("已有相同标识的条目", code="KB_ENTRY_EXISTS")
+        entries.append(kb.clean(entry))
+        return entries[-1]
+
+    return await _edit(app, change)
+
+
+async def update_entry(*, app, entry_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Change fields of an entry (its id stays) in the knowledge-base file."""
+    def change(entries: list[dict[str, Any]]) -> dict[str, Any]:
+        i = _index_of(entries, entry_id)
+        entries[i] = kb.clean({**entries[i], **changes, "id": entry_id})
+        return entries[i]
+
+    return await _edit(app, change)
+
+
+async def delete_entry(*, app, entry_id: str) -> None:
+    """Remove an entry from the knowledge-base file."""
+    def change(entries: list[dict[str, Any]]) -> None:
+        i = _index_of(entries, entry_id)
+        if len(entries) == 1:
+            raise Conflict("知识库至少要保留一条条目", code="KB_LAST_ENTRY")
+        del entries[i]
+
+    await _edit(app, change)

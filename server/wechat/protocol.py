@@ -1,0 +1,131 @@
+"""The public account's message protocol: signatures, the three encryption modes, parsing and replies.
+
+Plaintext mode: `signature` over (token, timestamp, nonce). Compatible and safe modes add
+`encrypt_type=aes` and `msg_signature` over the ciphertext too; we decrypt the `Encrypt` element and
+answer encrypted. wechatpy does the cryptography and the XML; this module decides what to trust.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidSignatureException
+from wechatpy.messages import BaseMessage
+from wechatpy.replies import TextReply
+from wechatpy.utils import check_signature
+
+from config.settings import Settings
+from server.core.errors import AppError, BadRequest, Forbidden, ServiceUnavailable
+
+# Messages from WeChat are a few KB at most; anything bigger is not from WeChat.
+MAX_BODY_BYTES = 64 * 1024
+# WeChat signs each push with the time it was sent; an old signed push is a replay.
+MAX_CLOCK_SKEW_SECONDS = 300
+
+
+class PayloadTooLarge(AppError):
+    status, code, message = 413, "PAYLOAD_TOO_LARGE", "消息内容过大"
+
+
+class BadSignature(Forbidden):
+    code, message = "WECHAT_BAD_SIGNATURE", "微信消息签名校验失败"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """The account's message-server configuration (built once per worker)."""
+
+    token: str
+    appid: str
+    crypto: WeChatCrypto | None
+    max_skew: int = MAX_CLOCK_SKEW_SECONDS
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Endpoint:
+        token = settings.wechat_token.get_secret_value()
+        aes_key = settings.wechat_aes_key.get_secret_value()
+        crypto = WeChatCrypto(token, aes_key, settings.wechat_appid) if token and aes_key else None
+        return cls(token=token, appid=settings.wechat_appid, crypto=crypto)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A verified, decrypted, parsed push from WeChat."""
+
+    message: BaseMessage
+    encrypted: bool
+    nonce: str
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        return self.message._data
+
+
+def _arg(query, name: str) -> str:
+    value = query.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def verify(endpoint: Endpoint, query) -> None:
+    """Check the plain signature and the timestamp of a push; raise Forbidden otherwise."""
+    if not endpoint.token:
+        raise ServiceUnavailable("公众号消息接口未配置", code="WECHAT_NOT_CONFIGURED")
+    signature, timestamp, nonce = _arg(query, "signature"), _arg(query, "timestamp"), _arg(query, "nonce")
+    if not (signature and timestamp and nonce):
+        raise BadSignature()
+    try:
+        check_signature(endpoint.token, signature, timestamp, nonce)
+    except InvalidSignatureException as exc:
+        raise BadSignature() from exc
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > endpoint.max_skew:
+        raise Forbidden("微信消息时间戳已过期", code="WECHAT_STALE_TIMESTAMP")
+
+
+def verify_url(endpoint: Endpoint, query) -> str:
+    """Answer WeChat's server-URL check: return echostr when the signature holds."""
+    verify(endpoint, query)
+    return _arg(query, "echostr")
+
+
+def decode(endpoint: Endpoint, query, body: bytes) -> Inbound:
+    """Verify, decrypt (compatible/safe mode) and parse a pushed message."""
+    verify(endpoint, query)
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge()
+    encrypted = _arg(query, "encrypt_type").lower() == "aes"
+    xml: bytes | str = body
+    if encrypted:
+        if endpoint.crypto is None:
+            raise BadRequest("未配置消息加解密密钥", code="WECHAT_AES_NOT_CONFIGURED")
+        try:
+            xml = endpoint.crypto.decrypt_message(body, _arg(query, "msg_signature"), _arg(query, "timestamp"),
+                                                  _arg(query, "nonce"))
+        except InvalidSignatureException as exc:
+            raise BadSignature() from exc
+        except Exception as exc:  # malformed envelope, tampered ciphertext, padding or appid mismatch
+            raise Forbidden("微信消息解密失败", code="WECHAT_BAD_CIPHERTEXT") from exc
+    try:
+        message = parse_message(xml)
+    except Exception as exc:  # expat errors, missing <xml>/<MsgType>, non-UTF-8 bytes
+        if encrypted:  # signed but undecodable: the ciphertext was altered (AES-CBC has no MAC of its own)
+            raise Forbidden("微信消息解密失败", code="WECHAT_BAD_CIPHERTEXT") from exc
+        raise BadRequest("微信消息格式有误", code="WECHAT_BAD_MESSAGE") from exc
+    if message is None or not message.source:
+        raise BadRequest("微信消息格式有误", code="WECHAT_BAD_MESSAGE")
+    return Inbound(message=message, encrypted=encrypted, nonce=_arg(query, "nonce"))
+
+
+def render_text(inbound: Inbound, content: str) -> str:
+    """Render a passive text reply to the sender (plain XML, before encryption)."""
+    return TextReply(message=inbound.message, content=content).render()
+
+
+def encode(endpoint: Endpoint, inbound: Inbound, reply_xml: str) -> str:
+    """Encrypt a rendered reply when the push came encrypted; "success" is sent as is."""
+    if reply_xml == "success" or not inbound.encrypted or endpoint.crypto is None:
+        return reply_xml
+    return endpoint.crypto.encrypt_message(reply_xml, inbound.nonce, str(int(time.time())))
