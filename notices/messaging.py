@@ -1,0 +1,90 @@
+"""WeChat sends for notices: template messages to organisation members, subscribe messages to citizens.
+
+Members get public-account template messages (no per-user authorisation needed, suits repeated
+business notices). Citizens subscribe inside the mini-program, which is where they grant the
+subscribe-message template, so their notices go through the mini-program's subscribe message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from wechatpy.exceptions import WeChatClientException
+
+from notices.config import NoticesConfig
+from server.wechat.client import is_transient
+
+# Why WeChat refused, in words staff understand (shown in reports and the CSV export).
+ERROR_REASONS = {
+    -1: "微信系统繁忙",
+    40003: "openid 无效",
+    40037: "模板编号无效",
+    43004: "用户未关注公众号",
+    43101: "用户拒收消息",
+    45009: "微信接口调用超过频率限制",
+    45011: "微信接口调用过于频繁",
+    47003: "模板参数不正确",
+}
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    transient: bool = False
+    code: int | None = None
+    reason: str | None = None
+    msgid: str | None = None
+
+
+def error_reason(code: int | None) -> str:
+    if code is None:
+        return "网络错误"
+    return ERROR_REASONS.get(code, f"微信返回错误 {code}")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def org_message(cfg: NoticesConfig, notice: dict) -> tuple[dict, str | None]:
+    """Build template data and link for a notice to organisation members."""
+    tpl = cfg.org_template
+    category = cfg.category(notice["category"])
+    values = {"title": notice["title"], "category": category.name if category else notice["category"],
+              "time": _when(notice), "summary": _clip(notice["body"], 200)}
+    data = {tpl.fields[k]: {"value": v} for k, v in values.items() if k in tpl.fields}
+    return data, (tpl.url.replace("{id}", str(notice["id"])) or None)
+
+
+def public_message(cfg: NoticesConfig, notice: dict) -> tuple[dict, str | None]:
+    """Build subscribe-message data and page (its "thing" fields take at most 20 characters)."""
+    tpl = cfg.public_template
+    values = {"title": _clip(notice["title"], 20), "time": _when(notice), "summary": _clip(notice["body"], 20)}
+    data = {tpl.fields[k]: {"value": v} for k, v in values.items() if k in tpl.fields}
+    return data, (tpl.page.replace("{id}", str(notice["id"])) or None)
+
+
+def _when(notice: dict) -> str:
+    at = notice.get("started_at") or datetime.now().astimezone()
+    return at.strftime("%Y-%m-%d %H:%M")
+
+
+async def send(ctx: dict, cfg: NoticesConfig, *, channel: str, openid: str, data: dict,
+               link: str | None) -> SendResult:
+    """Send one notice message and classify the outcome (never raises for WeChat or network errors)."""
+    try:
+        if channel == "mp":
+            tpl_id = cfg.public_template.template_id
+            res = await ctx["mp"].call(
+                lambda c: c.wxa.send_subscribe_message(openid, tpl_id, data, page=link), api="subscribe")
+        else:
+            tpl_id = cfg.org_template.template_id
+            res = await ctx["wechat"].call(
+                lambda c: c.message.send_template(openid, tpl_id, data, url=link), api="template")
+    except WeChatClientException as exc:
+        return SendResult(False, is_transient(exc), exc.errcode, error_reason(exc.errcode))
+    except OSError as exc:  # requests' errors are OSErrors: the message may or may not have left
+        return SendResult(False, True, None, error_reason(None) + f"（{type(exc).__name__}）")
+    msgid = res.get("msgid") if isinstance(res, dict) else None
+    return SendResult(True, msgid=str(msgid) if msgid is not None else None)

@@ -1,0 +1,188 @@
+"""Delivery machinery: retries, permanent failures, rate limit, no duplicates, crash recovery, real arq."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from models import DeliveryStatus, NoticeDelivery
+from notices import delivery
+from tests.conftest import requires_redis, start_app, stop_app
+from tests.factories import staff_headers
+from tests.notices.conftest import write_config
+from tests.notices.helpers import create_notice, join, make_org, report, submit, wait_status
+
+TEMPLATE = "cgi-bin/message/template/send"
+
+
+async def _org_with_members(client, fake, n: int):
+    admin = await staff_headers(client, role="admin")
+    org = await make_org(client, admin, type="agency")
+    openids = [(await join(client, fake, admin, org["id"]))[1] for _ in range(n)]
+    return admin, org, openids
+
+
+async def test_transient_errors_retried_then_sent(live, client, fake_wechat):
+    _, org, openids = await _org_with_members(client, fake_wechat, 3)
+    publisher = await staff_headers(client, role="publisher")
+    fake_wechat.fail_next(TEMPLATE, -1, times=2)
+    fake_wechat.fail_next(TEMPLATE, 45009, times=1)
+    notice = await create_notice(client, publisher, target={"org_ids": [org["id"]]})
+    await submit(client, publisher, notice["id"])
+    await wait_status(live, client, publisher, notice["id"])
+    assert sorted(b["touser"] for b in fake_wechat.sent("template")) == sorted(openids)
+    rows = await NoticeDelivery.filter(notice_id=notice["id"])
+    assert all(r.status == DeliveryStatus.SENT for r in rows)
+    assert sum(r.attempts for r in rows) == 3 + 3  # three failed calls were each tried again
+    assert len(fake_wechat.calls_to(TEMPLATE)) == 6
+
+
+async def test_permanent_errors_not_retried_and_reported(live, client, fake_wechat):
+    _, org, openids = await _org_with_members(client, fake_wechat, 4)
+    publisher = await staff_headers(client, role="publisher")
+    fake_wechat.fail_openids[openids[0]] = 43101
+    fake_wechat.fail_openids[openids[1]] = 40003
+    fake_wechat.fail_openids[openids[2]] = -1  # never recovers: gives up after max_attempts (3)
+    notice = await create_notice(client, publisher, target={"org_ids": [org["id"]]})
+    await submit(client, publisher, notice["id"])
+    await wait_status(live, client, publisher, notice["id"])
+    assert [b["touser"] for b in fake_wechat.sent("template")] == [openids[3]]
+    calls = [c.json["touser"] for c in fake_wechat.calls_to(TEMPLATE)]
+    assert calls.count(openids[0]) == 1 and calls.count(openids[1]) == 1 and calls.count(openids[2]) == 3
+    rep = await report(client, publisher, notice["id"])
+    assert rep["totals"]["sent"] == 1 and rep["totals"]["failed"] == 3
+    reasons = {f["code"]: f["reason"] for f in rep["failures"]}
+    assert reasons[43101] == "用户拒收消息" and reasons[40003] == "openid 无效"
+    assert reasons[-1].startswith("微信系统繁忙") and "已重试 3 次" in reasons[-1]
+    csv_text = (await client.get(f"/api/staff/notices/{notice['id']}/report.csv", headers=publisher)).text
+    assert "用户拒收消息×1" in csv_text
+
+
+async def test_rate_limit_is_respected(settings, fake_wechat):
+    write_config(settings.home, rate=20, burst=5)
+    live, server = await start_app(settings)
+    try:
+        client = live.http
+        _, org, openids = await _org_with_members(client, fake_wechat, 30)
+        publisher = await staff_headers(client, role="publisher")
+        fake_wechat.rate_limit_per_second = 25  # WeChat would refuse faster senders with 45009
+        notice = await create_notice(client, publisher, target={"org_ids": [org["id"]]})
+        started = time.monotonic()
+        await submit(client, publisher, notice["id"])
+        await wait_status(live, client, publisher, notice["id"], timeout=30)
+        elapsed = time.monotonic() - started
+        assert len(fake_wechat.sent("template")) == 30
+        assert elapsed >= (30 - 5) / 20 * 0.9  # burst of 5, then 20/s
+        assert [c for c in fake_wechat.calls_to(TEMPLATE) if c.errcode == 45009] == []
+    finally:
+        await stop_app(live, server)
+
+
+async def test_fan_out_twice_concurrently_sends_once(live, client, fake_wechat):
+    admin = await staff_headers(client, role="admin")
+    orgs = [await make_org(client, admin, type="developer") for _ in range(2)]
+    openids = []
+    for org in orgs:
+        openids += [(await join(client, fake_wechat, admin, org["id"]))[1] for _ in range(10)]
+    publisher = await staff_headers(client, role="publisher")
+    notice = await create_notice(client, publisher, target={"types": ["developer"]})
+    # Approved but not enqueued through the API: run the fan-out job twice at once, plus extra senders.
+    from models import Notice, NoticeStatus
+
+    await Notice.filter(id=notice["id"]).update(status=NoticeStatus.APPROVED)
+    ctx = live.ctx.job_ctx
+    totals = await asyncio.gather(delivery.expand(ctx, notice["id"]), delivery.expand(ctx, notice["id"]),
+                                  delivery.send_pending(ctx, notice["id"]))
+    assert max(totals[:2]) == 20
+    await asyncio.gather(*[delivery.send_pending(ctx, notice["id"]) for _ in range(4)])
+    await wait_status(live, client, publisher, notice["id"])
+    sent = [b["touser"] for b in fake_wechat.sent("template")]
+    assert sorted(sent) == sorted(openids) and len(set(sent)) == 20
+    assert await NoticeDelivery.filter(notice_id=notice["id"]).count() == 20
+
+
+async def test_expired_lease_is_not_resent(live, client, fake_wechat):
+    """A row left in `sending` by a killed worker is reported as unknown, never sent a second time."""
+    _, org, openids = await _org_with_members(client, fake_wechat, 3)
+    publisher = await staff_headers(client, role="publisher")
+    notice = await create_notice(client, publisher, target={"org_ids": [org["id"]]})
+    from models import Notice, NoticeStatus
+
+    await Notice.filter(id=notice["id"]).update(status=NoticeStatus.APPROVED)
+    ctx = live.ctx.job_ctx
+    await delivery.start(notice["id"])
+    # Expand without senders, then simulate a worker that claimed one row and died.
+    async for rows in delivery._recipient_batches(await Notice.get(id=notice["id"]), 100):
+        await NoticeDelivery.bulk_create(rows)
+    await Notice.filter(id=notice["id"]).update(expanded=True)
+    dead = await NoticeDelivery.filter(notice_id=notice["id"]).order_by("id").first()
+    await NoticeDelivery.filter(id=dead.id).update(status=DeliveryStatus.SENDING, owner="dead:0", attempts=1,
+                                                   lease_until=datetime.now(UTC) + timedelta(seconds=0.3))
+    await delivery.send_pending(ctx, notice["id"])
+    assert len(fake_wechat.sent("template")) == 2
+    assert (await Notice.get(id=notice["id"])).status == NoticeStatus.SENDING  # one still in flight
+    await asyncio.sleep(0.4)
+    assert (await delivery.sweep(ctx))["expired"] == 1
+    await wait_status(live, client, publisher, notice["id"])
+    assert dead.openid not in [b["touser"] for b in fake_wechat.sent("template")]
+    rep = await report(client, publisher, notice["id"])
+    assert rep["failures"][0]["code"] == delivery.UNKNOWN_CODE and "结果未知" in rep["failures"][0]["reason"]
+
+
+async def test_cancellation_mid_batch_loses_and_duplicates_nothing(live, client, fake_wechat):
+    """arq cancels jobs on SIGTERM: in-flight sends are recorded, the rest stays pending for the re-run."""
+    _, org, openids = await _org_with_members(client, fake_wechat, 12)
+    publisher = await staff_headers(client, role="publisher")
+    notice = await create_notice(client, publisher, target={"org_ids": [org["id"]]})
+    from models import Notice, NoticeStatus
+
+    await Notice.filter(id=notice["id"]).update(status=NoticeStatus.APPROVED)
+    ctx = {**live.ctx.job_ctx, "jobs": _NoJobs()}
+    await delivery.expand(ctx, notice["id"])
+    fake_wechat.latency = 0.3
+    task = asyncio.create_task(delivery.send_pending(ctx, notice["id"]))
+    await asyncio.sleep(0.15)  # the first claim of 8 is in flight
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    fake_wechat.latency = 0
+    statuses = await NoticeDelivery.filter(notice_id=notice["id"]).values_list("status", flat=True)
+    assert DeliveryStatus.SENDING not in statuses  # nothing left ambiguous
+    assert statuses.count(DeliveryStatus.SENT) == len(fake_wechat.sent("template")) == 8
+    await delivery.send_pending(ctx, notice["id"])  # arq's re-run
+    sent = [b["touser"] for b in fake_wechat.sent("template")]
+    assert sorted(sent) == sorted(openids)
+
+
+class _NoJobs:
+    async def enqueue(self, *args, **kwargs) -> bool:
+        return True
+
+
+@requires_redis
+async def test_real_arq_worker_delivers(settings, fake_wechat):
+    """The same job functions run in arq's Worker against real Redis, enqueued by the app."""
+    from arq.worker import Worker, get_kwargs
+
+    from server.worker import worker_settings
+
+    arq_settings = settings.model_copy(update={"jobs_backend": "arq"})
+    live, server = await start_app(arq_settings)
+    worker = Worker(**{**get_kwargs(worker_settings(arq_settings)), "handle_signals": False, "poll_delay": 0.05})
+    run = asyncio.create_task(worker.async_run())
+    try:
+        client = live.http
+        _, org, openids = await _org_with_members(client, fake_wechat, 15)
+        publisher = await staff_headers(client, role="publisher")
+        notice = await create_notice(client, publisher, target={"org_ids": [org["id"]]})
+        await submit(client, publisher, notice["id"])
+        await wait_status(live, client, publisher, notice["id"])
+        assert sorted(b["touser"] for b in fake_wechat.sent("template")) == sorted(openids)
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        await worker.pool.aclose() if worker._pool else None
+        await stop_app(live, server)
