@@ -1,0 +1,190 @@
+"""Steps that cross domains: hall edits that move slot counters, and check-in by scanning a hall's QR code."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from tortoise.expressions import Q
+
+from models import Booking, BookingChannel, BookingStatus, Citizen, SlotCounter
+from server.booking import availability, clock, service
+from server.catalog import editing
+from server.catalog import service as catalog_service
+from server.catalog.service import Catalog
+from server.core.errors import AppError
+
+SCENE_PREFIX = "hall:"  # a hall's check-in QR scene is "hall:<hall code>"
+
+
+async def context(app) -> tuple[Catalog, datetime]:
+    """Return the catalog snapshot and the current time in the center's time zone."""
+    catalog = await catalog_service.get(app)
+    return catalog, clock.of(app.ctx).now(catalog.tz)
+
+
+async def update_hall(app, *, code: str, changes: dict) -> dict:
+    """Change a hall's booking settings; future slots follow new quotas unless staff set them one by one."""
+    await editing.update_hall(app, code=code, **changes)
+    catalog, now = await context(app)
+    hall = catalog.halls[code]
+    today = now.date()
+    if changes.get("quota_per_slot") is not None or changes.get("hotline_quota") is not None:
+        split = ((BookingChannel.ONLINE, hall.online_quota), (BookingChannel.HOTLINE, hall.hotline_quota))
+        for channel, quota in split:
+            await SlotCounter.filter(hall_code=code, date__gte=today, overridden=False, channel=channel).update(
+                quota=quota)
+    days = set(await SlotCounter.filter(hall_code=code, date__gte=today).distinct().values_list("date", flat=True))
+    days |= {today + timedelta(days=n) for n in range(catalog.rules.window_days)}
+    for day in days:
+        await availability.invalidate(app.ctx, code, day)
+    return catalog_service.hall_read(hall, catalog) | {
+        "cancel_release_delay_minutes": hall.cancel_release_delay_minutes}
+
+
+async def set_slot_quota(app, *, hall_code: str, day: date, start: str, quota: int, hotline_quota: int) -> dict:
+    """Raise or lower one slot's places (加号); existing bookings always stay."""
+    catalog, now = await context(app)
+    hall = catalog.hall(hall_code)
+    start_time = availability.parse_start(start)
+    if start_time not in catalog.slot_starts(hall.code, day):
+        raise AppError("该日期没有这个时段", code="SLOT_NOT_FOUND", status=422)
+    if day < now.date():
+        raise AppError("不能修改已经过去的日期", code="DATE_PASSED", status=422)
+    label = start_time.strftime("%H:%M")
+    out = {"hall": hall.code, "date": day.isoformat(), "start": label}
+    for channel, value in ((BookingChannel.ONLINE, quota - hotline_quota), (BookingChannel.HOTLINE, hotline_quota)):
+        counter = await availability.ensure_counter(hall=hall, day=day, start=label, channel=channel)
+        await SlotCounter.filter(id=counter.id).update(quota=value, overridden=True)
+        await counter.refresh_from_db()
+        out[channel.value] = {"quota": counter.quota, "booked": counter.booked,
+                              "remaining": max(0, counter.quota - counter.booked)}
+    await availability.invalidate(app.ctx, hall.code, day)
+    return out
+
+
+def parse_scene(scene: str) -> str | None:
+    """Return the hall code of a check-in QR scene ("hall:center" or WeChat's "qrscene_hall:center")."""
+    scene = (scene or "").strip()
+    if scene.startswith("qrscene_"):
+        scene = scene[len("qrscene_"):]
+    if not scene.startswith(SCENE_PREFIX):
+        return None
+    return scene[len(SCENE_PREFIX):] or None
+
+
+async def check_in_by_scan(*, app, openid: str, scene: str) -> str:
+    """Check a citizen in after they scanned a hall's QR code; return the Chinese reply to show them."""
+    catalog, now = await context(app)
+    code = parse_scene(scene)
+    hall = catalog.halls.get(code or "")
+    if hall is None or not hall.active:
+        return "无法识别该二维码，请扫描大厅张贴的签到二维码。"
+    citizen = await Citizen.get_or_none(openid=openid)
+    mini_program = (catalog.settings.get("center") or {}).get("mini_program", "小程序")
+    if citizen is None or not citizen.id_hash:
+        return f"未找到您的实名预约信息，请先在“{mini_program}”完成实名认证并预约；如需帮助请到窗口咨询。"
+    bookings = await (Booking.filter(Q(citizen_id=citizen.id) | Q(id_hash=citizen.id_hash),
+                                     hall_code=hall.code, date=now.date()).order_by("slot_at"))
+    usable = [b for b in bookings if b.status in (*service.ACTIVE, BookingStatus.CHECKED_IN)]
+    if not usable:
+        return f"您今天在{hall.name}没有有效的预约，请到窗口咨询或在“{mini_program}”预约。"
+    booking = usable[0]
+    try:
+        booking, already = await service.check_in(catalog=catalog, now=now, booking=booking)
+    except AppError as exc:
+        return f"签到未成功：{exc.message}"
+    queue = f"{booking.queue_no:03d}"
+    if already:
+        return f"您已签到，排队号 {queue}（{hall.name}，{booking.start}–{booking.end}），请留意叫号。"
+    return f"签到成功！您的排队号是 {queue}（{hall.name}，{booking.start}–{booking.end}），请留意叫号。"
+
+
+# --------------------------------------------------------------------------- request-level steps
+
+PII_FIELDS = ("name", "id_number", "mobile", "agent_credit_code")
+
+
+def channels_for(principal) -> tuple[BookingChannel, ...]:
+    """Citizens and anonymous callers see online places; staff see hotline places first, then online."""
+    if principal is not None and principal.kind == "staff":
+        return (BookingChannel.HOTLINE, BookingChannel.ONLINE)
+    return (BookingChannel.ONLINE,)
+
+
+async def slots(app, *, principal, hall_ref: str, day: date) -> dict:
+    """Return a hall-day's slots with the remaining places of the caller's channel."""
+    catalog, now = await context(app)
+    hall = availability.resolve_hall(catalog, hall_ref)
+    return await availability.slots(app.ctx, catalog=catalog, now=now, hall=hall, day=day,
+                                    channels=channels_for(principal))
+
+
+def _choice(body) -> service.SlotChoice:
+    return service.SlotChoice(hall_ref=body.hall, business_type=body.business_type, day=body.date,
+                              start=body.start, agent_credit_code=body.agent_credit_code,
+                              subscribe=bool(body.subscribe))
+
+
+def _idem(owner: str, key: str | None, body) -> tuple[str, str, str] | None:
+    if not key:
+        return None
+    key = key.strip()
+    if len(key) > 128:
+        raise AppError("Idempotency-Key 过长（最多 128 个字符）", code="IDEMPOTENCY_KEY_INVALID", status=400)
+    return owner, key, service.request_hash(body.model_dump(mode="json"))
+
+
+async def book_online(app, *, citizen_id: int, body, idempotency_key: str | None) -> tuple[dict, bool]:
+    """Book for a real-name bound citizen through the mini-program."""
+    catalog, now = await context(app)
+    citizen = await Citizen.get(id=citizen_id)
+    applicant = service.applicant_from_citizen(citizen)
+    booking, created = await service.create(
+        ctx=app.ctx, cipher=app.ctx.cipher, catalog=catalog, now=now, applicant=applicant, choice=_choice(body),
+        channel=BookingChannel.ONLINE, idem=_idem(f"c:{citizen.id}", idempotency_key, body))
+    return service.read(app.ctx.cipher, catalog, booking, with_hint=True), created
+
+
+async def book_by_hotline(app, *, staff_id: int, body, idempotency_key: str | None) -> tuple[Booking, bool]:
+    """Book on a caller's behalf (热线电话预约) from the hotline share of the slot."""
+    catalog, now = await context(app)
+    applicant = await service.applicant_from_caller(cipher=app.ctx.cipher, name=body.name, id_number=body.id_number,
+                                                    mobile=body.mobile)
+    payload = body.model_copy(update={"name": "", "id_number": applicant.id_hash, "mobile": ""})
+    return await service.create(
+        ctx=app.ctx, cipher=app.ctx.cipher, catalog=catalog, now=now, applicant=applicant, choice=_choice(body),
+        channel=BookingChannel.HOTLINE, staff_id=staff_id, idem=_idem(f"s:{staff_id}", idempotency_key, payload))
+
+
+async def my_bookings(app, *, citizen_id: int) -> list[dict]:
+    catalog, _ = await context(app)
+    citizen = await Citizen.get(id=citizen_id)
+    return [service.read(app.ctx.cipher, catalog, b) for b in await service.get_all_owned(citizen=citizen)]
+
+
+async def my_booking(app, *, citizen_id: int, booking_id: int) -> dict:
+    catalog, _ = await context(app)
+    citizen = await Citizen.get(id=citizen_id)
+    booking = await service.get_owned(booking_id=booking_id, citizen=citizen)
+    return service.read(app.ctx.cipher, catalog, booking)
+
+
+async def cancel_mine(app, *, citizen_id: int, booking_id: int) -> dict:
+    """Cancel one of the caller's bookings."""
+    catalog, now = await context(app)
+    booking = await service.get_owned(booking_id=booking_id, citizen=await Citizen.get(id=citizen_id))
+    booking = await service.cancel(ctx=app.ctx, catalog=catalog, now=now, booking=booking)
+    return service.read(app.ctx.cipher, catalog, booking)
+
+
+async def reschedule_mine(app, *, citizen_id: int, booking_id: int, body) -> dict:
+    """Move one of the caller's bookings (cancel + book, atomically)."""
+    catalog, now = await context(app)
+    old = await service.get_owned(booking_id=booking_id, citizen=await Citizen.get(id=citizen_id))
+    choice = service.SlotChoice(
+        hall_ref=body.hall or old.hall_code, business_type=body.business_type or old.business_type, day=body.date,
+        start=body.start, agent_credit_code=body.agent_credit_code,
+        subscribe=old.subscribe if body.subscribe is None else body.subscribe)
+    new = await service.reschedule(ctx=app.ctx, cipher=app.ctx.cipher, catalog=catalog, now=now, booking=old,
+                                   choice=choice)
+    return service.read(app.ctx.cipher, catalog, new, with_hint=True) | {"replaces": old.id}

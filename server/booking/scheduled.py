@@ -1,0 +1,89 @@
+"""Booking background work: delayed place release, review-result messages, reminders, no-show sweep."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+from arq import Retry
+from wechatpy.exceptions import WeChatClientException
+
+from models import Booking
+from server.booking import clock, messaging, service
+from server.catalog import service as catalog_service
+from server.core.jobs import job, periodic
+
+log = logging.getLogger("dengji.booking.jobs")
+
+
+async def _catalog(ctx: dict):
+    # The catalog cache lives on an app-like object; jobs keep one in their ctx.
+    shim = ctx.setdefault("_catalog_app", SimpleNamespace(ctx=SimpleNamespace(redis=ctx["redis"], keys=ctx["keys"])))
+    return await catalog_service.get(shim)
+
+
+async def _now(ctx: dict):
+    catalog = await _catalog(ctx)
+    return catalog, clock.of(ctx).now(catalog.tz)
+
+
+@job("booking.slot.release")
+async def release_slot(ctx: dict, *, booking_id: int) -> None:
+    """Return a cancelled place to the pool after the hall's anti-scalping delay."""
+    _, now = await _now(ctx)
+    if await service.release_one(ctx, booking_id=booking_id, now=now):
+        return
+    booking = await Booking.get_or_none(id=booking_id)
+    if booking and booking.released_at is None and booking.release_at and booking.release_at > now:
+        raise Retry(defer=max(1.0, (booking.release_at - now).total_seconds()))
+
+
+@job("booking.review.notify", max_tries=5)
+async def notify_review(ctx: dict, *, booking_id: int) -> None:
+    """Tell a subscribed citizen that the center confirmed or declined their booking, once."""
+    catalog, now = await _now(ctx)
+    booking = await Booking.get_or_none(id=booking_id).prefetch_related("citizen")
+    if booking is None or not booking.subscribe or booking.citizen is None:
+        return
+    if not await service.claim(booking_id=booking_id, field="review_notified_at", now=now):
+        return
+    try:
+        await messaging.send(ctx, catalog=catalog, booking=booking, kind="booking_review",
+                             openid=booking.citizen.openid)
+    except (WeChatClientException, OSError) as exc:
+        await service.unclaim(booking_id=booking_id, field="review_notified_at")
+        raise Retry(defer=30 * ctx.get("job_try", 1)) from exc
+
+
+@periodic("booking.reminders.send", every_seconds=60)
+async def send_reminders(ctx: dict) -> int:
+    """Remind subscribed citizens the day before; a reminder is claimed before it is sent, so never twice."""
+    catalog, now = await _now(ctx)
+    sent = 0
+    for booking_id in await service.due_reminders(catalog=catalog, now=now):
+        if not await service.claim(booking_id=booking_id, field="reminded_at", now=now):
+            continue  # another worker took it
+        booking = await Booking.get(id=booking_id).prefetch_related("citizen")
+        try:
+            if await messaging.send(ctx, catalog=catalog, booking=booking, kind="booking_reminder",
+                                    openid=booking.citizen.openid):
+                sent += 1
+        except (WeChatClientException, OSError):
+            # Transient: free the claim so the next sweep tries again.
+            await service.unclaim(booking_id=booking_id, field="reminded_at")
+            log.warning("reminder deferred", extra={"fields": {"booking": booking_id}})
+    return sent
+
+
+@periodic("booking.no_shows.sweep", every_seconds=60)
+async def sweep_no_shows(ctx: dict) -> int:
+    """Mark no-shows after each slot ends and apply the suspension rule."""
+    catalog, now = await _now(ctx)
+    return await service.sweep_no_shows(catalog=catalog, now=now)
+
+
+@periodic("booking.slots.release_due", every_seconds=60)
+async def release_due(ctx: dict) -> int:
+    """Release every cancelled place whose delay passed (backs up the per-booking job)."""
+    _, now = await _now(ctx)
+    return await service.release_due(ctx, now=now)

@@ -1,0 +1,630 @@
+"""Booking rules (guide §2): window and release time, cut-offs, per-person limits, channel quotas,
+review mode, cancellation with anti-scalping release, check-in with queue numbers, no-shows, walk-ins.
+
+Never overbook: every place is taken by a conditional UPDATE on the slot's counter row inside the same
+transaction as the booking insert. Per-person limits hold under concurrency because each booking first
+locks the person's BookingHolder row (a conditional UPDATE; SQLite serialises transactions anyway) and
+the daily limit is also a unique index on (id_hash, date, day_seq).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F, Q
+from tortoise.functions import Count
+from tortoise.transactions import in_transaction
+
+from models import (
+    Booking,
+    BookingChannel,
+    BookingHolder,
+    BookingStatus,
+    BusinessType,
+    Citizen,
+    QueueCounter,
+    SlotCounter,
+    WalkIn,
+)
+from server.booking import availability
+from server.catalog.service import Catalog, HallInfo
+from server.core.crypto import PiiCipher
+from server.core.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
+from server.identity import validators as v
+from server.identity.service import id_hash as _id_hash
+
+ACTIVE = (BookingStatus.PENDING, BookingStatus.CONFIRMED)
+STATUS_TEXT = {
+    BookingStatus.PENDING: "待确认",
+    BookingStatus.CONFIRMED: "预约成功",
+    BookingStatus.CHECKED_IN: "已签到",
+    BookingStatus.CANCELLED: "已取消",
+    BookingStatus.DECLINED: "未通过确认",
+    BookingStatus.NO_SHOW: "爽约",
+    BookingStatus.EXPIRED: "已过期",
+}
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud at the counter
+
+
+def _duration(minutes: int) -> str:
+    return f"{minutes // 60} 小时" if minutes % 60 == 0 else f"{minutes} 分钟"
+
+
+def _validated(fn, value: str) -> str:
+    try:
+        return fn(value)
+    except v.InvalidIdentity as exc:
+        raise Unprocessable(exc.message, code=exc.code) from exc
+
+
+# --------------------------------------------------------------------------- applicants
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """The real name a booking belongs to (ciphertexts + lookup hash), with the citizen account if any."""
+
+    id_hash: str
+    name_enc: str
+    id_number_enc: str
+    mobile_enc: str
+    citizen_id: int | None
+
+
+def applicant_from_citizen(citizen: Citizen) -> Applicant:
+    """Use a citizen's real-name binding; unbound citizens cannot book."""
+    if not citizen.id_hash:
+        raise Forbidden("请先完成实名认证（姓名、身份证号、手机号）后再预约", code="NOT_BOUND")
+    return Applicant(citizen.id_hash, citizen.name_enc, citizen.id_number_enc, citizen.mobile_enc, citizen.id)
+
+
+async def applicant_from_caller(*, cipher: PiiCipher, name: str, id_number: str, mobile: str) -> Applicant:
+    """Validate a hotline caller's real name; link the booking to their citizen account when one exists."""
+    name = _validated(v.validate_name, name)
+    id_number = _validated(v.validate_resident_id, id_number)
+    mobile = _validated(v.validate_mobile, mobile)
+    digest = _id_hash(cipher, id_number)
+    citizen = await Citizen.get_or_none(id_hash=digest).only("id")
+    return Applicant(digest, cipher.encrypt(name), cipher.encrypt(id_number), cipher.encrypt(mobile),
+                     citizen.id if citizen else None)
+
+
+# --------------------------------------------------------------------------- rule checks
+
+
+def check_business_type(catalog: Catalog, code: str) -> BusinessType:
+    """Refuse business that needs no booking (walk-in) or is done fully online."""
+    bt = catalog.business_type(code)
+    if bt.booking == "walk_in":
+        raise Unprocessable(f"{bt.name}免预约，可直接到大厅办理", code="BOOKING_NOT_NEEDED")
+    if bt.booking == "none_online":
+        hint = bt.online_hint or "可网上办理，无需到厅"
+        raise Unprocessable(f"{bt.name}为全程网办事项，无需预约到厅：{hint}", code="ONLINE_ONLY",
+                            details={"online_hint": hint})
+    return bt
+
+
+def check_slot(catalog: Catalog, now: datetime, hall: HallInfo, day: date, start: time) -> tuple[datetime, datetime]:
+    """Apply the window, release time, opening hours and same-day cut-off; return the slot's bounds."""
+    rules = catalog.rules
+    win = availability.check_window(catalog, now, day)
+    if day > win.released_until:
+        raise Unprocessable(f"第 {rules.window_days} 天的号源于每天 {rules.release_time:%H:%M} 放出，请届时再预约",
+                            code="NOT_RELEASED")
+    starts = catalog.slot_starts(hall.code, day)
+    if not starts:
+        raise Unprocessable(f"{hall.name}{day:%m月%d日}不对外服务，请选择其他日期", code="HALL_CLOSED")
+    if start not in starts:
+        raise Unprocessable("该时段不开放预约，请选择其他时段", code="SLOT_NOT_FOUND")
+    begin, end = availability.slot_bounds(catalog, day, start)
+    if begin - now < timedelta(minutes=rules.same_day_cutoff_minutes):
+        raise Unprocessable(f"当天的时段须在开始前 {_duration(rules.same_day_cutoff_minutes)}预约，请选择更晚的时段",
+                            code="TOO_LATE")
+    return begin, end
+
+
+def _suspension_error(catalog: Catalog, until: datetime) -> AppError:
+    rules = catalog.rules
+    local = until.astimezone(catalog.tz)
+    return Forbidden(f"您在 {rules.no_show_window_days} 天内爽约已达 {rules.no_show_limit} 次，"
+                     f"预约资格暂停至 {local:%Y年%m月%d日}", code="BOOKING_SUSPENDED",
+                     details={"suspended_until": local.date().isoformat()})
+
+
+async def _holder(id_hash: str) -> BookingHolder:
+    holder = await BookingHolder.get_or_none(id_hash=id_hash)
+    if holder is not None:
+        return holder
+    try:
+        return await BookingHolder.create(id_hash=id_hash)
+    except IntegrityError:
+        return await BookingHolder.get(id_hash=id_hash)
+
+
+async def _lock_holder(conn, id_hash: str) -> None:
+    # A row lock held until commit: the same person's concurrent bookings queue up here (PostgreSQL).
+    await BookingHolder.filter(id_hash=id_hash).using_db(conn).update(version=F("version") + 1)
+
+
+async def _claim_day_seq(conn, catalog: Catalog, now: datetime, id_hash: str, day: date) -> int:
+    rules = catalog.rules
+    rows = await (Booking.filter(id_hash=id_hash)
+                  .filter(Q(status__in=ACTIVE, slot_end_at__gt=now) | Q(date=day, day_seq__not_isnull=True))
+                  .using_db(conn).values_list("status", "slot_end_at", "date", "day_seq"))
+    used = {seq for _, _, d, seq in rows if d == day and seq is not None}
+    free = [n for n in range(1, rules.per_id_per_day + 1) if n not in used]
+    if not free:
+        raise Conflict(f"同一身份证号同一天只能预约 {rules.per_id_per_day} 次", code="DAILY_LIMIT")
+    active = sum(1 for status, end, _, _ in rows if status in ACTIVE and end > now)
+    if active >= rules.max_active:
+        raise Conflict(f"同时有效的预约不能超过 {rules.max_active} 个，请先办理或取消已有预约", code="ACTIVE_LIMIT")
+    return free[0]
+
+
+async def _take_place(conn, counter_id: int) -> None:
+    taken = await (SlotCounter.filter(id=counter_id, booked__lt=F("quota")).using_db(conn)
+                   .update(booked=F("booked") + 1))
+    if not taken:
+        raise Conflict("该时段号源已约满，请选择其他时段", code="SLOT_FULL")
+
+
+async def _return_place(conn, counter_id: int) -> None:
+    await SlotCounter.filter(id=counter_id, booked__gt=0).using_db(conn).update(booked=F("booked") - 1)
+
+
+def _new_code() -> str:
+    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+
+
+def request_hash(payload: dict) -> str:
+    """Fingerprint of a request body, to tell a retry from a different request with the same key."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- booking
+
+
+@dataclass(frozen=True)
+class SlotChoice:
+    hall_ref: str
+    business_type: str
+    day: date
+    start: str
+    agent_credit_code: str | None = None
+    subscribe: bool = False
+
+
+@dataclass
+class _Prepared:
+    hall: HallInfo
+    bt: BusinessType
+    day: date
+    start: str
+    begin: datetime
+    end: datetime
+    counter: SlotCounter
+    agent_enc: str | None
+
+
+async def _prepare(*, cipher: PiiCipher, catalog: Catalog, now: datetime, choice: SlotChoice,
+                   channel: BookingChannel, applicant: Applicant) -> _Prepared:
+    bt = check_business_type(catalog, choice.business_type)
+    hall = availability.resolve_hall(catalog, choice.hall_ref)
+    start_time = availability.parse_start(choice.start)
+    begin, end = check_slot(catalog, now, hall, choice.day, start_time)
+    agent_enc = None
+    if choice.agent_credit_code:
+        agent_enc = cipher.encrypt(_validated(v.validate_credit_code, choice.agent_credit_code))
+    holder = await _holder(applicant.id_hash)
+    if holder.suspended_until and holder.suspended_until > now:
+        raise _suspension_error(catalog, holder.suspended_until)
+    start = start_time.strftime("%H:%M")
+    counter = await availability.ensure_counter(hall=hall, day=choice.day, start=start, channel=channel)
+    if counter.booked >= counter.quota:
+        raise Conflict("该时段号源已约满，请选择其他时段", code="SLOT_FULL")  # fast path; the UPDATE decides
+    return _Prepared(hall, bt, choice.day, start, begin, end, counter, agent_enc)
+
+
+async def _insert(conn, *, p: _Prepared, catalog: Catalog, now: datetime, applicant: Applicant,
+                  choice: SlotChoice, channel: BookingChannel, staff_id: int | None,
+                  idem: tuple[str, str, str] | None) -> Booking:
+    day_seq = await _claim_day_seq(conn, catalog, now, applicant.id_hash, p.day)
+    await _take_place(conn, p.counter.id)
+    owner, key, digest = idem or (None, None, None)
+    return await Booking.create(
+        using_db=conn, code=_new_code(), citizen_id=applicant.citizen_id, id_hash=applicant.id_hash,
+        name_enc=applicant.name_enc, id_number_enc=applicant.id_number_enc, mobile_enc=applicant.mobile_enc,
+        agent_credit_code_enc=p.agent_enc, hall_code=p.hall.code, business_type=p.bt.code, date=p.day,
+        start=p.start, end=p.end.strftime("%H:%M"), slot_at=p.begin, slot_end_at=p.end, channel=channel,
+        status=BookingStatus.PENDING if p.hall.review_mode else BookingStatus.CONFIRMED,
+        counter_id=p.counter.id, day_seq=day_seq, subscribe=choice.subscribe and applicant.citizen_id is not None,
+        created_by_staff_id=staff_id, idem_owner=owner, idem_key=key, idem_hash=digest,
+    )
+
+
+async def _replay(owner: str, key: str, digest: str) -> Booking | None:
+    existing = await Booking.get_or_none(idem_owner=owner, idem_key=key)
+    if existing is not None and existing.idem_hash != digest:
+        raise Conflict("该幂等键已用于另一笔不同的预约请求", code="IDEMPOTENCY_KEY_REUSED")
+    return existing
+
+
+async def create(*, ctx, cipher: PiiCipher, catalog: Catalog, now: datetime, applicant: Applicant,
+                 choice: SlotChoice, channel: BookingChannel, staff_id: int | None = None,
+                 idem: tuple[str, str, str] | None = None) -> tuple[Booking, bool]:
+    """Book a slot under every rule; return (booking, created). A repeated idempotency key replays."""
+    if idem and (existing := await _replay(*idem)):
+        return existing, False
+    try:
+        p = await _prepare(cipher=cipher, catalog=catalog, now=now, choice=choice, channel=channel,
+                           applicant=applicant)
+        async with in_transaction() as conn:
+            await _lock_holder(conn, applicant.id_hash)
+            booking = await _insert(conn, p=p, catalog=catalog, now=now, applicant=applicant, choice=choice,
+                                    channel=channel, staff_id=staff_id, idem=idem)
+    except (AppError, IntegrityError):
+        # A racing twin with the same key may have won: answer with its booking.
+        if idem and (existing := await _replay(*idem)):
+            return existing, False
+        raise
+    await availability.invalidate(ctx, p.hall.code, p.day)
+    return booking, True
+
+
+def _check_cancellable(catalog: Catalog, now: datetime, booking: Booking) -> None:
+    if booking.status not in ACTIVE:
+        raise Conflict(f"该预约{STATUS_TEXT[booking.status]}，不能取消或改约", code="NOT_CANCELLABLE")
+    minutes = catalog.rules.cancel_cutoff_minutes
+    if booking.slot_at - now < timedelta(minutes=minutes):
+        raise Unprocessable(f"时段开始前 {_duration(minutes)}内不能在线取消或改约，如有需要请致电热线",
+                            code="CANCEL_TOO_LATE")
+
+
+def _release_delay(catalog: Catalog, booking: Booking) -> timedelta:
+    hall = catalog.halls.get(booking.hall_code)
+    minutes = hall.cancel_release_delay_minutes if hall else catalog.rules.cancel_release_delay_minutes
+    return timedelta(minutes=max(0, minutes))
+
+
+async def _cancel_in(conn, *, booking: Booking, now: datetime, delay: timedelta) -> None:
+    released = now if not delay else None
+    changed = await Booking.filter(id=booking.id, status__in=ACTIVE).using_db(conn).update(
+        status=BookingStatus.CANCELLED, cancelled_at=now, day_seq=None, release_at=now + delay,
+        released_at=released)
+    if not changed:
+        raise Conflict("该预约已取消或已结束", code="NOT_CANCELLABLE")
+
+
+async def cancel(*, ctx, catalog: Catalog, now: datetime, booking: Booking) -> Booking:
+    """Cancel until the cut-off; the place returns to the pool now or after the hall's delay."""
+    _check_cancellable(catalog, now, booking)
+    delay = _release_delay(catalog, booking)
+    async with in_transaction() as conn:
+        await _cancel_in(conn, booking=booking, now=now, delay=delay)
+        if not delay:
+            await _return_place(conn, booking.counter_id)
+    await availability.invalidate(ctx, booking.hall_code, booking.date)
+    await _schedule_release(ctx, booking.id, delay)
+    await booking.refresh_from_db()
+    return booking
+
+
+async def _schedule_release(ctx, booking_id: int, delay: timedelta) -> None:
+    if delay:
+        jobs = ctx["jobs"] if isinstance(ctx, dict) else ctx.jobs
+        # The periodic sweep releases it too, should this job be lost.
+        await jobs.enqueue("booking.slot.release", job_id=f"booking-release-{booking_id}",
+                           delay=delay.total_seconds(), booking_id=booking_id)
+
+
+async def reschedule(*, ctx, cipher: PiiCipher, catalog: Catalog, now: datetime, booking: Booking,
+                     choice: SlotChoice) -> Booking:
+    """Cancel and book again under the same rules, atomically: if the new booking fails the old one stays."""
+    _check_cancellable(catalog, now, booking)
+    applicant = Applicant(booking.id_hash, booking.name_enc, booking.id_number_enc, booking.mobile_enc,
+                          booking.citizen_id)
+    channel = BookingChannel(booking.channel)
+    p = await _prepare(cipher=cipher, catalog=catalog, now=now, choice=choice, channel=channel, applicant=applicant)
+    if p.agent_enc is None and booking.agent_credit_code_enc and choice.agent_credit_code is None:
+        p.agent_enc = booking.agent_credit_code_enc
+    delay = _release_delay(catalog, booking)
+    async with in_transaction() as conn:
+        await _lock_holder(conn, applicant.id_hash)
+        await _cancel_in(conn, booking=booking, now=now, delay=delay)
+        # Counter rows are touched in id order so two crossing reschedules cannot deadlock.
+        if not delay and booking.counter_id < p.counter.id:
+            await _return_place(conn, booking.counter_id)
+        new = await _insert(conn, p=p, catalog=catalog, now=now, applicant=applicant, choice=choice,
+                            channel=channel, staff_id=booking.created_by_staff_id, idem=None)
+        if not delay and booking.counter_id >= p.counter.id:
+            await _return_place(conn, booking.counter_id)
+    await availability.invalidate(ctx, booking.hall_code, booking.date)
+    await availability.invalidate(ctx, new.hall_code, new.date)
+    await _schedule_release(ctx, booking.id, delay)
+    return new
+
+
+async def release_one(ctx, *, booking_id: int, now: datetime) -> bool:
+    """Return one cancelled place to the pool once its delay has passed; exactly once."""
+    booking = await Booking.get_or_none(id=booking_id).only("id", "counter_id", "hall_code", "date")
+    if booking is None:
+        return False
+    counter_id, hall_code, day = booking.counter_id, booking.hall_code, booking.date
+    async with in_transaction() as conn:
+        released = await Booking.filter(id=booking_id, released_at=None, release_at__lte=now).using_db(conn).update(
+            released_at=now)
+        if released:
+            await _return_place(conn, counter_id)
+    if released:
+        await availability.invalidate(ctx, hall_code, day)
+    return bool(released)
+
+
+async def release_due(ctx, *, now: datetime) -> int:
+    """Return to the pool every cancelled place whose anti-scalping delay has passed."""
+    due = await Booking.filter(released_at=None, release_at__lte=now).values_list("id", flat=True)
+    return sum([await release_one(ctx, booking_id=booking_id, now=now) for booking_id in due])
+
+
+# --------------------------------------------------------------------------- lookups
+
+
+async def get_owned(*, booking_id: int, citizen: Citizen) -> Booking:
+    """Return a booking of this citizen (booked by them or by the hotline for their ID), else 404."""
+    booking = await Booking.get_or_none(id=booking_id)
+    if booking is None or not (booking.citizen_id == citizen.id
+                               or (citizen.id_hash and booking.id_hash == citizen.id_hash)):
+        raise NotFound("预约不存在", code="BOOKING_NOT_FOUND")
+    return booking
+
+
+async def get_all_owned(*, citizen: Citizen) -> list[Booking]:
+    query = Q(citizen_id=citizen.id)
+    if citizen.id_hash:
+        query |= Q(id_hash=citizen.id_hash)
+    return await Booking.filter(query).order_by("-slot_at").limit(100)
+
+
+async def get_or_raise(*, booking_id: int) -> Booking:
+    booking = await Booking.get_or_none(id=booking_id)
+    if booking is None:
+        raise NotFound("预约不存在", code="BOOKING_NOT_FOUND")
+    return booking
+
+
+async def get_all(*, cipher: PiiCipher, hall_code: str | None = None, day: date | None = None,
+                  status: str | None = None, id_number: str | None = None, limit: int = 200) -> list[Booking]:
+    """List bookings for staff, filtered by hall, day, status or the applicant's ID number."""
+    qs = Booking.all()
+    if hall_code:
+        qs = qs.filter(hall_code=hall_code)
+    if day:
+        qs = qs.filter(date=day)
+    if status:
+        qs = qs.filter(status=status)
+    if id_number:
+        qs = qs.filter(id_hash=_id_hash(cipher, _validated(v.validate_resident_id, id_number)))
+    return await qs.order_by("slot_at", "id").limit(limit)
+
+
+# --------------------------------------------------------------------------- review mode
+
+
+async def confirm(*, booking: Booking, staff_id: int, now: datetime, reason: str | None = None) -> Booking:
+    """Confirm a pending booking (预约确认模式)."""
+    changed = await Booking.filter(id=booking.id, status=BookingStatus.PENDING).update(
+        status=BookingStatus.CONFIRMED, reviewed_by=staff_id, reviewed_at=now, review_reason=reason)
+    if not changed:
+        raise Conflict("该预约不在待确认状态", code="NOT_PENDING")
+    await booking.refresh_from_db()
+    return booking
+
+
+async def decline(*, ctx, booking: Booking, staff_id: int, now: datetime, reason: str) -> Booking:
+    """Decline a pending booking with a reason; its place returns to the pool at once."""
+    async with in_transaction() as conn:
+        changed = await Booking.filter(id=booking.id, status=BookingStatus.PENDING).using_db(conn).update(
+            status=BookingStatus.DECLINED, reviewed_by=staff_id, reviewed_at=now, review_reason=reason,
+            day_seq=None, release_at=now, released_at=now)
+        if not changed:
+            raise Conflict("该预约不在待确认状态", code="NOT_PENDING")
+        await _return_place(conn, booking.counter_id)
+    await availability.invalidate(ctx, booking.hall_code, booking.date)
+    await booking.refresh_from_db()
+    return booking
+
+
+# --------------------------------------------------------------------------- check-in and walk-ins
+
+
+async def _next_queue_no(hall_code: str, day: date, conn) -> int:
+    await QueueCounter.filter(hall_code=hall_code, date=day).using_db(conn).update(issued=F("issued") + 1)
+    return (await QueueCounter.filter(hall_code=hall_code, date=day).using_db(conn).get()).issued
+
+
+async def _ensure_queue(hall_code: str, day: date) -> None:
+    if not await QueueCounter.exists(hall_code=hall_code, date=day):
+        try:
+            await QueueCounter.create(hall_code=hall_code, date=day)
+        except IntegrityError:
+            pass  # created by a concurrent check-in
+
+
+async def find_for_checkin(*, cipher: PiiCipher, hall_code: str, day: date, code: str | None,
+                           id_number: str | None) -> Booking:
+    """Find today's booking at a hall by booking code + ID number, or by ID number alone."""
+    if not id_number:
+        raise Unprocessable("签到须核验申请人身份证号", code="ID_NUMBER_REQUIRED")
+    digest = _id_hash(cipher, _validated(v.validate_resident_id, id_number))
+    qs = Booking.filter(id_hash=digest, hall_code=hall_code, date=day)
+    if code:
+        booking = await qs.filter(code=v._nfkc(code).strip().upper()).first()
+        if booking is None:
+            raise NotFound("预约码与身份证号不匹配，或不是今天本大厅的预约", code="BOOKING_NOT_FOUND")
+        return booking
+    bookings = await qs.order_by("slot_at")
+    if not bookings:
+        raise NotFound("未找到该身份证号今天在本大厅的预约", code="BOOKING_NOT_FOUND")
+    # Prefer one that can still be checked in.
+    return next((b for b in bookings if b.status in (*ACTIVE, BookingStatus.CHECKED_IN)), bookings[0])
+
+
+async def check_in(*, catalog: Catalog, now: datetime, booking: Booking) -> tuple[Booking, bool]:
+    """Check in within the window and hand out the next queue number; return (booking, already)."""
+    if booking.status == BookingStatus.CHECKED_IN:
+        return booking, True
+    if booking.status == BookingStatus.PENDING:
+        raise Conflict("该预约尚待中心确认，暂不能签到", code="NOT_CONFIRMED")
+    if booking.status != BookingStatus.CONFIRMED:
+        raise Conflict(f"该预约{STATUS_TEXT[booking.status]}，不能签到", code="NOT_CHECKABLE")
+    minutes = catalog.rules.checkin_open_before_minutes
+    opens = booking.slot_at - timedelta(minutes=minutes)
+    if now < opens:
+        raise Unprocessable(f"签到时间为时段开始前 {minutes} 分钟至时段结束，请于"
+                            f"{opens.astimezone(catalog.tz):%m月%d日 %H:%M} 后签到", code="CHECKIN_TOO_EARLY")
+    if now >= booking.slot_end_at:
+        raise Unprocessable("已超过签到时间（须在时段结束前签到），请重新预约", code="CHECKIN_TOO_LATE")
+    await _ensure_queue(booking.hall_code, booking.date)
+    async with in_transaction() as conn:
+        changed = await Booking.filter(id=booking.id, status=BookingStatus.CONFIRMED).using_db(conn).update(
+            status=BookingStatus.CHECKED_IN, checked_in_at=now)
+        if not changed:
+            raise Conflict("该预约状态已变化，请刷新后重试", code="NOT_CHECKABLE")
+        queue_no = await _next_queue_no(booking.hall_code, booking.date, conn)
+        await Booking.filter(id=booking.id).using_db(conn).update(queue_no=queue_no)
+    await booking.refresh_from_db()
+    return booking, False
+
+
+def _walk_in_channel(catalog: Catalog, code: str) -> dict:
+    for ch in catalog.settings.get("walk_in_channels") or []:
+        if ch.get("code") == code:
+            return ch
+    raise Unprocessable("免预约情形不存在", code="WALKIN_CHANNEL_NOT_FOUND")
+
+
+async def walk_in(*, catalog: Catalog, now: datetime, hall: HallInfo, business_type: str,
+                  channel_code: str | None, staff_id: int) -> WalkIn:
+    """Give a green-channel visitor a queue number without a booking, and count it."""
+    bt = catalog.business_type(business_type)
+    if channel_code:
+        channel = _walk_in_channel(catalog, channel_code)
+        allowed = channel.get("business_type_codes") or []
+        if allowed and bt.code not in allowed:
+            raise Unprocessable(f"“{channel.get('name')}”不适用于{bt.name}，请按预约办理", code="WALKIN_NOT_ELIGIBLE")
+    elif bt.booking != "walk_in":
+        raise Unprocessable(f"{bt.name}须预约办理；属绿色通道的请选择免预约情形", code="WALKIN_CHANNEL_REQUIRED")
+    today = now.date()
+    if not catalog.sessions_for(hall.code, today):
+        raise Unprocessable(f"{hall.name}今天不对外服务", code="HALL_CLOSED")
+    await _ensure_queue(hall.code, today)
+    async with in_transaction() as conn:
+        queue_no = await _next_queue_no(hall.code, today, conn)
+        return await WalkIn.create(using_db=conn, hall_code=hall.code, date=today, business_type=bt.code,
+                                   channel_code=channel_code or bt.code, queue_no=queue_no, staff_id=staff_id)
+
+
+async def figures(*, hall_code: str, day: date) -> dict:
+    """Return a hall's daily figures: booked, checked in, no-shows, cancelled, walk-ins."""
+    rows = await (Booking.filter(hall_code=hall_code, date=day).annotate(n=Count("id"))
+                  .group_by("status").values_list("status", "n"))
+    by = {str(status): n for status, n in rows}
+    cancelled = by.get("cancelled", 0)
+    walk_ins = await WalkIn.filter(hall_code=hall_code, date=day).count()
+    return {
+        "hall": hall_code, "date": day.isoformat(),
+        "booked": sum(by.get(s.value, 0) for s in BookingStatus
+                      if s not in (BookingStatus.CANCELLED, BookingStatus.DECLINED)),
+        "pending": by.get("pending", 0), "confirmed": by.get("confirmed", 0),
+        "checked_in": by.get("checked_in", 0), "no_show": by.get("no_show", 0), "cancelled": cancelled,
+        "declined": by.get("declined", 0), "expired": by.get("expired", 0), "walk_ins": walk_ins,
+    }
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+async def sweep_no_shows(*, catalog: Catalog, now: datetime) -> int:
+    """Mark confirmed bookings not checked in by the slot's end as no-shows; suspend repeat offenders."""
+    await Booking.filter(status=BookingStatus.PENDING, slot_end_at__lte=now).update(status=BookingStatus.EXPIRED)
+    rows = await Booking.filter(status=BookingStatus.CONFIRMED, slot_end_at__lte=now).values_list("id", "id_hash")
+    offenders: set[str] = set()
+    for booking_id, digest in rows:
+        if await Booking.filter(id=booking_id, status=BookingStatus.CONFIRMED).update(
+                status=BookingStatus.NO_SHOW, no_show_at=now):
+            offenders.add(digest)
+    rules = catalog.rules
+    for digest in offenders:
+        recent = await Booking.filter(id_hash=digest, status=BookingStatus.NO_SHOW,
+                                      slot_at__gte=now - timedelta(days=rules.no_show_window_days)).count()
+        if recent >= rules.no_show_limit:
+            until = now + timedelta(days=rules.suspension_days)
+            await _holder(digest)
+            await BookingHolder.filter(Q(suspended_until=None) | Q(suspended_until__lt=until),
+                                       id_hash=digest).update(suspended_until=until)
+            await Citizen.filter(id_hash=digest).update(suspended_until=until)
+    return len(rows)
+
+
+async def due_reminders(*, catalog: Catalog, now: datetime) -> list[int]:
+    """Return ids of tomorrow's confirmed, subscribed bookings not yet reminded (after reminder time)."""
+    if now.time() < catalog.rules.reminder_time:
+        return []
+    return await Booking.filter(date=now.date() + timedelta(days=1), status=BookingStatus.CONFIRMED,
+                                subscribe=True, reminded_at=None, citizen_id__not_isnull=True
+                                ).values_list("id", flat=True)
+
+
+async def claim(*, booking_id: int, field: str, now: datetime) -> bool:
+    """Mark a message as sent exactly once (conditional update); False when already claimed."""
+    return bool(await Booking.filter(id=booking_id, **{field: None}).update(**{field: now}))
+
+
+async def unclaim(*, booking_id: int, field: str) -> None:
+    await Booking.filter(id=booking_id).update(**{field: None})
+
+
+# --------------------------------------------------------------------------- serialisation
+
+
+def read(cipher: PiiCipher, catalog: Catalog, booking: Booking, *, with_hint: bool = False) -> dict:
+    """Serialise a booking with every personal field masked."""
+    hall = catalog.halls.get(booking.hall_code)
+    bt = catalog.business_types.get(booking.business_type)
+    status = BookingStatus(booking.status)
+    out = {
+        "id": booking.id,
+        "code": booking.code,
+        "qr": f"DJBK:{booking.code}",  # the QR payload carries the code only, no personal data
+        "hall": {"code": booking.hall_code, "name": hall.name if hall else booking.hall_code},
+        "business_type": {"code": booking.business_type, "name": bt.name if bt else booking.business_type},
+        "date": booking.date.isoformat(),
+        "start": booking.start,
+        "end": booking.end,
+        "channel": BookingChannel(booking.channel).value,
+        "status": status.value,
+        "status_text": STATUS_TEXT[status],
+        "name": v.mask_name(cipher.decrypt(booking.name_enc)),
+        "id_number": v.mask_id(cipher.decrypt(booking.id_number_enc)),
+        "mobile": v.mask_mobile(cipher.decrypt(booking.mobile_enc)),
+        "agent_credit_code": (v.mask_credit_code(cipher.decrypt(booking.agent_credit_code_enc))
+                              if booking.agent_credit_code_enc else None),
+        "subscribe": booking.subscribe,
+        "review_reason": booking.review_reason,
+        "queue_no": f"{booking.queue_no:03d}" if booking.queue_no else None,
+        "checked_in_at": booking.checked_in_at.isoformat() if booking.checked_in_at else None,
+        "created_at": booking.created_at.isoformat() if booking.created_at else None,
+    }
+    if with_hint:
+        out["online_hint"] = bt.online_hint if bt is not None else None
+    return out
+
+
+def walk_in_read(walk: WalkIn) -> dict:
+    return {"id": walk.id, "hall": walk.hall_code, "date": walk.date.isoformat(),
+            "business_type": walk.business_type, "channel": walk.channel_code, "queue_no": f"{walk.queue_no:03d}"}

@@ -1,0 +1,67 @@
+"""Booking routes: citizens (mini-program) and staff (hotline, reviewers, hall staff, admins)."""
+
+from sanic import Blueprint, Request
+from sanic.response import json
+
+from server.booking import clock, flows
+from server.booking.schemas import BookingCreate, BookingReschedule, SlotsQuery
+from server.booking.staff_views import bp as staff_bp
+from server.catalog.staff_views import bp as calendar_bp
+from server.core.auth import current_principal, require_citizen
+from server.core.validation import parse_body, parse_query
+
+citizen_bp = Blueprint("booking", url_prefix="/api")
+
+
+async def setup(app) -> None:
+    """Give the app and its jobs one shared clock (tests pin it; production reads the wall clock)."""
+    app.ctx.clock = clock.Clock()
+    app.ctx.job_ctx["clock"] = app.ctx.clock
+
+
+@citizen_bp.get("/halls/<hall_ref>/slots")
+async def slots(request: Request, hall_ref: str):
+    """Slots of a hall on a day with the places left for the caller's channel."""
+    query = parse_query(request, SlotsQuery)
+    principal = await current_principal(request) if "authorization" in request.headers else None
+    return json(await flows.slots(request.app, principal=principal, hall_ref=hall_ref, day=query.date))
+
+
+@citizen_bp.post("/bookings")
+@require_citizen
+async def create(request: Request):
+    """Book a slot (real-name bound citizens; `Idempotency-Key` makes retries safe)."""
+    body = parse_body(request, BookingCreate)
+    data, created = await flows.book_online(request.app, citizen_id=request.ctx.principal.id, body=body,
+                                            idempotency_key=request.headers.get("idempotency-key"))
+    return json(data, status=201 if created else 200)
+
+
+@citizen_bp.get("/bookings")
+@require_citizen
+async def mine(request: Request):
+    return json({"items": await flows.my_bookings(request.app, citizen_id=request.ctx.principal.id)})
+
+
+@citizen_bp.get("/bookings/<booking_id:int>")
+@require_citizen
+async def detail(request: Request, booking_id: int):
+    return json(await flows.my_booking(request.app, citizen_id=request.ctx.principal.id, booking_id=booking_id))
+
+
+@citizen_bp.post("/bookings/<booking_id:int>/cancel")
+@require_citizen
+async def cancel(request: Request, booking_id: int):
+    return json(await flows.cancel_mine(request.app, citizen_id=request.ctx.principal.id, booking_id=booking_id))
+
+
+@citizen_bp.post("/bookings/<booking_id:int>/reschedule")
+@require_citizen
+async def reschedule(request: Request, booking_id: int):
+    body = parse_body(request, BookingReschedule)
+    data = await flows.reschedule_mine(request.app, citizen_id=request.ctx.principal.id, booking_id=booking_id,
+                                       body=body)
+    return json(data, status=201)
+
+
+bp = Blueprint.group(citizen_bp, staff_bp, calendar_bp)
