@@ -1,0 +1,70 @@
+"""Background jobs for case progress: stage-change pushes, the push sweep and the overdue flag."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from arq import Retry
+
+from models import CaseNotification
+from server.catalog import service as catalog_service
+from server.core.jobs import job, periodic
+from server.progress import messaging, service
+from server.wechat.client import is_transient
+
+log = logging.getLogger("dengji.progress")
+
+NOTIFY_JOB = "progress.stage.notify"
+NOTIFY_TRIES = 6
+
+
+def notify_job_id(event_id: str, citizen_id: int) -> str:
+    return f"notify:{event_id}:{citizen_id}"
+
+
+@job(NOTIFY_JOB, max_tries=NOTIFY_TRIES)
+async def notify_stage_change(ctx: dict, *, stage_entry_id: int, citizen_id: int) -> str:
+    """Push one stage change to one subscribed citizen, at most once."""
+    if not await service.claim_notification(stage_entry_id=stage_entry_id, citizen_id=citizen_id):
+        return "skipped"  # sent, failed for good, or another runner holds it
+    outcome = dict(stage_entry_id=stage_entry_id, citizen_id=citizen_id)
+    try:
+        catalog = await catalog_service.load()
+        content = await service.push_content(stage_entry_id=stage_entry_id, citizen_id=citizen_id,
+                                             catalog=catalog, rules=service.rules_for(ctx["settings"]))
+        if content is None:
+            await service.finish_notification(**outcome, status="failed", error="NO_OPENID")
+            return "failed"
+        await messaging.send_stage_change(ctx["mp"], **content)
+    except Exception as exc:
+        code = str(getattr(exc, "errcode", None) or type(exc).__name__)
+        try_no = int(ctx.get("job_try", 1) or 1)
+        if is_transient(exc) and try_no < NOTIFY_TRIES:
+            # Hand the claim back so the retry can take it again.
+            await service.finish_notification(**outcome, status="pending", error=code)
+            raise Retry(defer=min(300, 2 ** try_no)) from exc
+        await service.finish_notification(**outcome, status="failed", error=code)
+        log.warning("stage push failed", extra={"fields": {"errcode": code, "citizen_id": citizen_id}})
+        return "failed"
+    await service.finish_notification(**outcome, status="sent")
+    return "sent"
+
+
+@periodic("progress.notify.sweep", every_seconds=300)
+async def sweep_pending(ctx: dict) -> int:
+    """Re-enqueue pushes left pending (e.g. the process stopped before enqueueing)."""
+    cutoff = datetime.now(UTC) - timedelta(minutes=5)
+    rows = await CaseNotification.filter(status="pending", updated_at__lt=cutoff).limit(1000).values(
+        "stage_entry_id", "citizen_id", "stage_entry__event_id")
+    for row in rows:
+        await ctx["jobs"].enqueue(NOTIFY_JOB, job_id=notify_job_id(row["stage_entry__event_id"], row["citizen_id"]),
+                                  stage_entry_id=row["stage_entry_id"], citizen_id=row["citizen_id"])
+    return len(rows)
+
+
+@periodic("progress.overdue.flag", every_seconds=600)
+async def flag_overdue(ctx: dict) -> int:
+    """Flag cases that passed their promised date unfinished, for the staff overdue list."""
+    catalog = await catalog_service.load()
+    return await service.flag_overdue(catalog=catalog, rules=service.rules_for(ctx["settings"]))

@@ -1,0 +1,672 @@
+"""Registration cases (办件): ingest from the business system, stage rules, lookups and staff views.
+
+Events may arrive late, twice or out of order. Every accepted event is stored once (unique event id); the
+case's current stage moves only for an event newer than the one that set it, while older ones are
+inserted into the history where they belong. Applicants are kept as keyed hashes of their ID numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import secrets
+import time as _time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+from tortoise.exceptions import IntegrityError
+from tortoise.functions import Count
+from tortoise.transactions import in_transaction
+
+from models import (
+    Case,
+    CaseApplicant,
+    CaseEvent,
+    CaseNotification,
+    CaseStageEntry,
+    CaseSubscription,
+    Citizen,
+    IngestClient,
+)
+from server.catalog.service import Catalog
+from server.core.crypto import PiiCipher
+from server.core.errors import (
+    AppError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+)
+from server.core.errors import validation_details as _validation_details
+from server.identity import validators as v
+from server.identity.service import id_hash
+from server.progress import schemas as s
+
+# ------------------------------------------------------------------ rules (config/data)
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    code: str
+    label: str
+    finished: bool
+    next: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Rules:
+    stages: dict[str, StageInfo]
+    overdue_label: str
+    delivery_methods: dict[str, str]
+    window_seconds: int
+    failures_per_ip: int
+    failures_per_user: int
+    templates: dict
+
+    def stage(self, code: str) -> StageInfo:
+        info = self.stages.get(code)
+        if info is None:
+            raise Unprocessable(f"未知的办件环节：{code}", code="UNKNOWN_STAGE")
+        return info
+
+    def label(self, code: str) -> str:
+        info = self.stages.get(code)
+        return info.label if info else code
+
+    @property
+    def unfinished(self) -> list[str]:
+        return [c for c, i in self.stages.items() if not i.finished]
+
+
+@lru_cache(maxsize=4)
+def load_rules(seed_dir: str) -> Rules:
+    """Read stage names, transitions, delivery methods, lookup limits and push templates from config data."""
+    base = Path(seed_dir)
+    raw = yaml.safe_load((base / "case_stages.yaml").read_text(encoding="utf-8"))
+    templates = yaml.safe_load((base / "progress_templates.yaml").read_text(encoding="utf-8"))
+    stages = {code: StageInfo(code, d["label"], bool(d.get("finished")), frozenset(d.get("next") or ()))
+              for code, d in raw["stages"].items()}
+    unknown = {n for i in stages.values() for n in i.next} - stages.keys()
+    if unknown:
+        raise ValueError(f"case_stages.yaml: unknown stages in next: {sorted(unknown)}")
+    limits = raw.get("lookup_limits") or {}
+    return Rules(stages=stages, overdue_label=raw.get("overdue_label", "已超期"),
+                 delivery_methods=dict(raw.get("delivery_methods") or {}),
+                 window_seconds=int(limits.get("window_seconds", 3600)),
+                 failures_per_ip=int(limits.get("failures_per_ip", 10)),
+                 failures_per_user=int(limits.get("failures_per_user", 10)), templates=templates or {})
+
+
+def rules_for(settings) -> Rules:
+    return load_rules(str(settings.seed_dir))
+
+
+# ------------------------------------------------------------------ ingest clients
+
+_SIGNATURE_WINDOW = timedelta(minutes=5)
+_CLIENT_CACHE_SECONDS = 30.0
+_client_cache: dict[str, tuple[float, IngestClient, bytes]] = {}
+
+
+async def create_client(*, cipher: PiiCipher, name: str) -> tuple[IngestClient, str]:
+    """Register a business system; return it with its secret (shown once, stored encrypted)."""
+    secret = secrets.token_urlsafe(32)
+    key_id = "dk_" + secrets.token_hex(8)
+    try:
+        client = await IngestClient.create(name=name, key_id=key_id, secret_enc=cipher.encrypt(secret))
+    except IntegrityError as exc:
+        raise Conflict("同名的接入系统已存在", code="INGEST_CLIENT_EXISTS") from exc
+    return client, secret
+
+
+def sign(secret: str | bytes, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over timestamp + "\\n" + raw body, hex encoded."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(key, timestamp.encode() + b"\n" + body, hashlib.sha256).hexdigest()
+
+
+async def _client_secret(cipher: PiiCipher, key_id: str) -> tuple[IngestClient, bytes] | None:
+    hit = _client_cache.get(key_id)
+    if hit and _time.monotonic() - hit[0] < _CLIENT_CACHE_SECONDS:
+        return hit[1], hit[2]
+    client = await IngestClient.get_or_none(key_id=key_id)
+    if client is None:
+        return None
+    secret = cipher.decrypt(client.secret_enc).encode()
+    _client_cache[key_id] = (_time.monotonic(), client, secret)
+    return client, secret
+
+
+async def authenticate_client(*, cipher: PiiCipher, key_id: str | None, timestamp: str | None,
+                              signature: str | None, body: bytes, now: datetime | None = None) -> IngestClient:
+    """Check the API key, timestamp freshness and HMAC signature of an ingest request."""
+    if not key_id or not timestamp or not signature:
+        raise Unauthorized("缺少接入认证信息（X-Dengji-Key、X-Dengji-Timestamp、X-Dengji-Signature）",
+                           code="INGEST_AUTH_MISSING")
+    found = await _client_secret(cipher, key_id)
+    if found is None:
+        raise Unauthorized("接入密钥不存在", code="INGEST_UNKNOWN_KEY")
+    client, secret = found
+    try:
+        sent_at = datetime.fromtimestamp(int(timestamp), UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise Unauthorized("时间戳格式有误，应为 Unix 秒", code="INGEST_BAD_TIMESTAMP") from exc
+    if abs((now or datetime.now(UTC)) - sent_at) > _SIGNATURE_WINDOW:
+        raise Unauthorized("请求时间戳已过期（超过 5 分钟），请校准时钟后重试", code="INGEST_STALE_TIMESTAMP")
+    if not hmac.compare_digest(sign(secret, timestamp, body), signature.strip().lower()):
+        raise Unauthorized("签名校验失败", code="INGEST_BAD_SIGNATURE")
+    if not client.active:
+        raise Forbidden("该接入系统已停用", code="INGEST_CLIENT_DISABLED")
+    return client
+
+
+# ------------------------------------------------------------------ ingest events
+
+
+@dataclass(frozen=True)
+class Push:
+    """A stage change to push to one subscribed citizen after the event is committed."""
+
+    event_id: str
+    stage_entry_id: int
+    citizen_id: int
+
+
+def _aware(value: datetime, catalog: Catalog) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=catalog.tz)
+
+
+def _key(at: datetime, seq: int) -> tuple[datetime, int]:
+    return (at.astimezone(UTC), seq)
+
+
+def promised_date(catalog: Catalog, business_type: str, accepted_at: datetime) -> date:
+    """Count the promised completion date in working days (public notice days included)."""
+    bt = catalog.business_type(business_type)
+    start = accepted_at.astimezone(catalog.tz).date()
+    return catalog.add_working_days(start, (bt.public_notice_days or 0) + (bt.time_limit_days or 0))
+
+
+def _applicant_hashes(cipher: PiiCipher, id_number: str) -> tuple[str, str]:
+    try:
+        number = v.validate_resident_id(id_number)
+    except v.InvalidIdentity:
+        try:
+            number = v.validate_credit_code(id_number)
+        except v.InvalidIdentity as exc:
+            raise Unprocessable("申请人证件号码无效", code="INVALID_ID_NUMBER") from exc
+    return id_hash(cipher, number), cipher.digest(number[-6:], purpose="id6")
+
+
+class _Duplicate(Exception):
+    pass
+
+
+_INGEST_PARALLEL = 8
+
+
+async def ingest_events(*, cipher: PiiCipher, catalog: Catalog, rules: Rules, client: str, events: list,
+                        check_transitions: bool = True) -> tuple[list[dict], list[Push]]:
+    """Apply a batch of events; a bad event is reported and never fails the others.
+
+    Events of one case are applied in batch order; different cases proceed in parallel.
+    """
+    results: list[dict | None] = [None] * len(events)
+    pushes: list[list[Push]] = [[] for _ in events]
+    groups: dict[str, list[tuple[int, object]]] = {}
+    for index, raw in enumerate(events):
+        event_id = raw.get("event_id") if isinstance(raw, dict) else None
+        try:
+            event = s.EVENT.validate_python(raw)
+        except ValidationError as exc:
+            details = _validation_details(exc)
+            first = details[0] if details else {"field": "", "message": "取值无效"}
+            results[index] = {"event_id": event_id if isinstance(event_id, str) else None, "status": "rejected",
+                              "http_status": 422, "error": {"code": "VALIDATION_ERROR",
+                                                            "message": f"{first['field']}：{first['message']}",
+                                                            "details": details}}
+            continue
+        groups.setdefault(event.data.receipt_no, []).append((index, event))
+    limit = asyncio.Semaphore(_INGEST_PARALLEL)
+
+    async def run(group: list[tuple[int, object]]) -> None:
+        async with limit:
+            for index, event in group:
+                try:
+                    applied, new_pushes = await _ingest_one(cipher=cipher, catalog=catalog, rules=rules,
+                                                            client=client, event=event,
+                                                            check_transitions=check_transitions)
+                except _Duplicate:
+                    results[index] = {"event_id": event.event_id, "status": "duplicate"}
+                except AppError as exc:
+                    results[index] = {"event_id": event.event_id, "status": "rejected", "http_status": exc.status,
+                                      "error": {"code": exc.code, "message": exc.message}}
+                else:
+                    pushes[index] = new_pushes
+                    results[index] = {"event_id": event.event_id, "status": "accepted", "applied": applied}
+
+    await asyncio.gather(*(run(g) for g in groups.values()))
+    return results, [p for group in pushes for p in group]  # type: ignore[return-value]
+
+
+async def _ingest_one(*, cipher, catalog, rules, client, event, check_transitions) -> tuple[bool, list[Push]]:
+    occurred_at = _aware(event.occurred_at, catalog)
+    payload = event.data.model_dump(mode="json")
+    if isinstance(event, s.CaseCreated):
+        # Never keep ID numbers or names in clear, not even inside the stored event.
+        payload["applicants"] = [{"id_hash": _applicant_hashes(cipher, a.id_number)[0],
+                                  "name_enc": cipher.encrypt(a.name) if a.name else None}
+                                 for a in event.data.applicants]
+    try:
+        async with in_transaction() as conn:
+            record = await CaseEvent.create(using_db=conn, event_id=event.event_id, type=event.type,
+                                            receipt_no=event.data.receipt_no, occurred_at=occurred_at,
+                                            seq=event.seq, client=client, payload=payload)
+            if isinstance(event, s.CaseCreated):
+                return await _apply_created(conn, cipher, catalog, rules, event, occurred_at), []
+            case = await Case.filter(receipt_no=event.data.receipt_no).select_for_update().using_db(conn).first()
+            if case is None:
+                raise NotFound("办件不存在", code="CASE_NOT_FOUND")
+            pushes: list[Push] = []
+            if isinstance(event, s.DeliveryUpdated):
+                applied = await _apply_delivery(conn, rules, case, event, occurred_at)
+            else:
+                applied, pushes = await _apply_stage(conn, catalog, rules, case, event, occurred_at,
+                                                     check_transitions)
+            if not applied:
+                record.applied = False
+                await record.save(using_db=conn, update_fields=["applied"])
+            return applied, pushes
+    except IntegrityError as exc:
+        if await CaseEvent.exists(event_id=event.event_id):
+            raise _Duplicate() from exc
+        raise Conflict("办件已存在或数据冲突", code="CASE_CONFLICT") from exc
+
+
+async def _apply_created(conn, cipher, catalog, rules, event, occurred_at) -> bool:
+    data = event.data
+    catalog.business_type(data.business_type)
+    catalog.hall(data.hall)
+    accepted_at = _aware(data.accepted_at, catalog) if data.accepted_at else None
+    stage = data.stage or ("accepted" if accepted_at else "submitted")
+    rules.stage(stage)
+    if data.delivery_method and data.delivery_method not in rules.delivery_methods:
+        raise Unprocessable("不支持的交付方式", code="UNKNOWN_DELIVERY_METHOD")
+    if await Case.filter(receipt_no=data.receipt_no).using_db(conn).exists():
+        raise Conflict("该受理编号的办件已存在", code="CASE_EXISTS")
+    stage_at = accepted_at if (accepted_at and stage == "accepted") else occurred_at
+    case = await Case.create(
+        using_db=conn, receipt_no=data.receipt_no, business_type=data.business_type, hall=data.hall, stage=stage,
+        stage_at=stage_at, stage_seq=event.seq, accepted_at=accepted_at,
+        promised_date=promised_date(catalog, data.business_type, accepted_at) if accepted_at else None,
+        finished_at=stage_at if rules.stage(stage).finished else None,
+        delivery_method=data.delivery_method, tracking_no=data.tracking_no,
+        delivery_at=occurred_at if data.delivery_method else None)
+    seen: set[str] = set()
+    applicants = []
+    for a in data.applicants:
+        digest, last6 = _applicant_hashes(cipher, a.id_number)
+        if digest in seen:
+            continue
+        seen.add(digest)
+        name = None
+        if a.name:
+            try:
+                name = v.validate_name(a.name)
+            except v.InvalidIdentity:
+                name = a.name.strip()  # company names are not personal names; keep them as sent
+        applicants.append(CaseApplicant(case_id=case.id, id_hash=digest, id_last6_hash=last6,
+                                        name_enc=cipher.encrypt(name) if name else None))
+    await CaseApplicant.bulk_create(applicants, using_db=conn)
+    await CaseStageEntry.create(using_db=conn, case_id=case.id, event_id=event.event_id, stage=stage,
+                                occurred_at=stage_at, seq=event.seq)
+    return True
+
+
+async def _apply_delivery(conn, rules, case, event, occurred_at) -> bool:
+    if event.data.method not in rules.delivery_methods:
+        raise Unprocessable("不支持的交付方式", code="UNKNOWN_DELIVERY_METHOD")
+    if case.delivery_at and _key(occurred_at, 0) < _key(case.delivery_at, 0):
+        return False  # an older update arriving late must not overwrite a newer one
+    case.delivery_method = event.data.method
+    case.tracking_no = event.data.tracking_no
+    case.delivery_at = occurred_at
+    await case.save(using_db=conn, update_fields=["delivery_method", "tracking_no", "delivery_at", "updated_at"])
+    return True
+
+
+async def _apply_stage(conn, catalog, rules, case, event, occurred_at, check_transitions) -> tuple[bool, list]:
+    data = event.data
+    target = rules.stage(data.stage)
+    if data.stage == "correction_required" and not data.missing_materials:
+        raise Unprocessable("待补正须列明需补交的材料", code="MISSING_MATERIALS_REQUIRED")
+    newer = _key(occurred_at, event.seq) > _key(case.stage_at, case.stage_seq)
+    if newer and check_transitions and data.stage not in rules.stage(case.stage).next:
+        raise Conflict(f"办件当前为“{rules.label(case.stage)}”，不能变更为“{target.label}”",
+                       code="ILLEGAL_TRANSITION")
+    entry = await CaseStageEntry.create(using_db=conn, case_id=case.id, event_id=event.event_id, stage=data.stage,
+                                        occurred_at=occurred_at, seq=event.seq, note=data.note,
+                                        missing_materials=list(data.missing_materials), applied=newer)
+    if not newer:
+        return False, []
+    case.stage, case.stage_at, case.stage_seq = data.stage, occurred_at, event.seq
+    case.missing_materials = list(data.missing_materials) if data.stage == "correction_required" else []
+    if data.stage == "accepted" and case.accepted_at is None:
+        case.accepted_at = occurred_at
+        case.promised_date = promised_date(catalog, case.business_type, occurred_at)
+    case.finished_at = (case.finished_at or occurred_at) if target.finished else None
+    await case.save(using_db=conn, update_fields=["stage", "stage_at", "stage_seq", "missing_materials",
+                                                  "accepted_at", "promised_date", "finished_at", "updated_at"])
+    citizens = await CaseSubscription.filter(case_id=case.id, active=True).using_db(conn).values_list(
+        "citizen_id", flat=True)
+    if citizens:
+        await CaseNotification.bulk_create(
+            [CaseNotification(stage_entry_id=entry.id, citizen_id=c) for c in citizens], using_db=conn)
+    return True, [Push(event.event_id, entry.id, c) for c in citizens]
+
+
+# ------------------------------------------------------------------ reading cases
+
+
+def today(catalog: Catalog, now: datetime | None = None) -> date:
+    return (now or catalog.now()).astimezone(catalog.tz).date()
+
+
+def is_overdue(case: Case, rules: Rules, catalog: Catalog, now: datetime | None = None) -> bool:
+    """Tell whether a case passed its promised date without being finished."""
+    if case.promised_date is None or rules.stage(case.stage).finished:
+        return False
+    return today(catalog, now) > case.promised_date
+
+
+def _iso(value: datetime | None, catalog: Catalog) -> str | None:
+    return value.astimezone(catalog.tz).isoformat(timespec="seconds") if value else None
+
+
+def case_read(case: Case, *, applicants: list[CaseApplicant], history: list[CaseStageEntry], cipher: PiiCipher,
+              catalog: Catalog, rules: Rules, now: datetime | None = None, masked: bool = True) -> dict:
+    """Serialise a case; applicant names are masked unless a (audited) staff view asks otherwise."""
+    bt = catalog.business_types.get(case.business_type)
+    hall = catalog.halls.get(case.hall)
+    overdue = is_overdue(case, rules, catalog, now)
+
+    def name(a: CaseApplicant) -> str | None:
+        if not a.name_enc:
+            return None
+        plain = cipher.decrypt(a.name_enc)
+        return v.mask_name(plain) if masked else plain
+
+    return {
+        "receipt_no": case.receipt_no,
+        "business_type": {"code": case.business_type, "name": bt.name if bt else case.business_type},
+        "hall": {"code": case.hall, "name": hall.name if hall else case.hall},
+        "stage": case.stage,
+        "stage_label": rules.label(case.stage),
+        "stage_at": _iso(case.stage_at, catalog),
+        "status_label": rules.overdue_label if overdue else rules.label(case.stage),
+        "overdue": overdue,
+        "accepted_at": _iso(case.accepted_at, catalog),
+        "promised_date": case.promised_date.isoformat() if case.promised_date else None,
+        "finished": rules.stage(case.stage).finished,
+        "missing_materials": list(case.missing_materials or []) if case.stage == "correction_required" else [],
+        "delivery": {"method": case.delivery_method,
+                     "label": rules.delivery_methods.get(case.delivery_method or "", None),
+                     "tracking_no": case.tracking_no},
+        "applicants": [{"name": name(a)} for a in applicants],
+        "history": [{"stage": h.stage, "label": rules.label(h.stage), "at": _iso(h.occurred_at, catalog),
+                     "note": h.note, "missing_materials": list(h.missing_materials or [])} for h in history],
+    }
+
+
+async def _parts(case: Case) -> tuple[list[CaseApplicant], list[CaseStageEntry]]:
+    applicants = await CaseApplicant.filter(case_id=case.id).order_by("id")
+    history = await CaseStageEntry.filter(case_id=case.id).order_by("occurred_at", "seq", "id")
+    return applicants, history
+
+
+async def read(case: Case, *, cipher, catalog, rules, now=None, masked=True) -> dict:
+    applicants, history = await _parts(case)
+    return case_read(case, applicants=applicants, history=history, cipher=cipher, catalog=catalog, rules=rules,
+                     now=now, masked=masked)
+
+
+async def get_or_raise(*, receipt_no: str) -> Case:
+    case = await Case.get_or_none(receipt_no=s.normalize_receipt_no(receipt_no))
+    if case is None:
+        raise NotFound("办件不存在", code="CASE_NOT_FOUND")
+    return case
+
+
+# ------------------------------------------------------------------ citizen lookups
+
+
+class LookupLimited(TooManyRequests):
+    code = "LOOKUP_RATE_LIMITED"
+    message = "查询失败次数过多，请 1 小时后再试；如有疑问请携带身份证到大厅咨询"
+
+
+_LOOKUP_MISS = "未查到办件，请核对受理编号和身份证号后 6 位"
+
+
+async def lookup(*, redis, keys, cipher: PiiCipher, catalog: Catalog, rules: Rules, receipt_no: str,
+                 id_last6: str, ip: str, user_id: int | None = None, now: datetime | None = None) -> dict:
+    """Find a case by receipt number + the last 6 ID characters; failed tries are counted per IP and user."""
+    counters = [(keys("progress", "lookup-fail", "ip", ip), rules.failures_per_ip)]
+    if user_id is not None:
+        counters.append((keys("progress", "lookup-fail", "user", user_id), rules.failures_per_user))
+    values = await redis.mget([k for k, _ in counters])
+    if any(int(val or 0) >= limit for val, (_, limit) in zip(values, counters, strict=True)):
+        raise LookupLimited()
+    case = await Case.get_or_none(receipt_no=receipt_no)
+    applicants: list[CaseApplicant] = []
+    if case is not None:
+        applicants = await CaseApplicant.filter(case_id=case.id).order_by("id")
+    digest = cipher.digest(id_last6, purpose="id6")
+    if case is None or not any(hmac.compare_digest(a.id_last6_hash, digest) for a in applicants):
+        async with redis.pipeline(transaction=True) as pipe:
+            for key, _ in counters:
+                pipe.incr(key)
+                pipe.expire(key, rules.window_seconds, nx=True)
+            await pipe.execute()
+        # The same answer whether the number exists or the ID does not match: no enumeration.
+        raise NotFound(_LOOKUP_MISS, code="CASE_NOT_FOUND")
+    history = await CaseStageEntry.filter(case_id=case.id).order_by("occurred_at", "seq", "id")
+    return case_read(case, applicants=applicants, history=history, cipher=cipher, catalog=catalog, rules=rules,
+                     now=now)
+
+
+async def _bound_citizen(citizen_id: int) -> Citizen:
+    citizen = await Citizen.get_or_none(id=citizen_id)
+    if citizen is None or not citizen.id_hash:
+        raise Forbidden("请先完成实名绑定", code="REAL_NAME_REQUIRED")
+    return citizen
+
+
+async def get_all_for_citizen(*, citizen_id: int, cipher, catalog, rules, now=None) -> list[dict]:
+    """List the cases where the bound citizen is an applicant, newest first."""
+    citizen = await _bound_citizen(citizen_id)
+    case_ids = await CaseApplicant.filter(id_hash=citizen.id_hash).values_list("case_id", flat=True)
+    cases = await Case.filter(id__in=list(case_ids)).order_by("-created_at", "-id").limit(200)
+    return [await read(c, cipher=cipher, catalog=catalog, rules=rules, now=now) for c in cases]
+
+
+async def _case_of_citizen(citizen: Citizen, receipt_no: str) -> Case:
+    case = await Case.get_or_none(receipt_no=s.normalize_receipt_no(receipt_no))
+    if case is None or not await CaseApplicant.exists(case_id=case.id, id_hash=citizen.id_hash):
+        raise NotFound("办件不存在或不是您本人的办件", code="CASE_NOT_FOUND")
+    return case
+
+
+async def get_for_citizen(*, citizen_id: int, receipt_no: str, cipher, catalog, rules, now=None) -> dict:
+    """Return one of the bound citizen's cases (404 for anyone else's)."""
+    citizen = await _bound_citizen(citizen_id)
+    case = await _case_of_citizen(citizen, receipt_no)
+    return await read(case, cipher=cipher, catalog=catalog, rules=rules, now=now)
+
+
+async def update_subscription(*, citizen_id: int, receipt_no: str, active: bool) -> dict:
+    """Record (or withdraw) the citizen's consent to stage-change pushes for one of their cases."""
+    citizen = await _bound_citizen(citizen_id)
+    case = await _case_of_citizen(citizen, receipt_no)
+    sub, created = await CaseSubscription.get_or_create(case_id=case.id, citizen_id=citizen.id,
+                                                        defaults={"active": active})
+    if not created and sub.active != active:
+        sub.active = active
+        await sub.save(update_fields=["active", "updated_at"])
+    return {"receipt_no": case.receipt_no, "subscribed": active}
+
+
+# ------------------------------------------------------------------ chat
+
+
+def stage_text(data: dict) -> str:
+    """Render a case read as chat text."""
+    lines = [f"受理编号 {data['receipt_no']}（{data['business_type']['name']}）",
+             f"当前环节：{data['stage_label']}（{(data['stage_at'] or '')[:16].replace('T', ' ')}）"]
+    if data["promised_date"]:
+        lines.append(f"承诺办结日期：{data['promised_date']}")
+    if data["overdue"]:
+        lines.append(f"状态：{data['status_label']}，我们已提醒工作人员尽快办理，如有疑问请致电中心。")
+    if data["missing_materials"]:
+        lines.append("请补交以下材料：" + "；".join(data["missing_materials"]))
+    delivery = data["delivery"]
+    if delivery["label"]:
+        tracking = f"，运单号 {delivery['tracking_no']}" if delivery["tracking_no"] else ""
+        lines.append(f"领证方式：{delivery['label']}{tracking}")
+    return "\n".join(lines)
+
+
+CHAT_ASK_LOOKUP = ("为保护您的个人信息，请在小程序“办件进度”中输入受理编号和身份证号后 6 位查询；"
+                   "完成实名绑定后，可在“我的办件”查看本人的全部办件。")
+
+
+async def lookup_for_chat(*, app, openid: str, receipt_no: str, now: datetime | None = None) -> str:
+    """Answer a receipt number typed in chat: stage text for the case's own applicant, otherwise a pointer."""
+    from server.catalog import service as catalog_service
+
+    receipt_no = s.normalize_receipt_no(receipt_no)
+    citizen = await Citizen.get_or_none(openid=openid)
+    if citizen is None or not citizen.id_hash:
+        return CHAT_ASK_LOOKUP
+    case = await Case.get_or_none(receipt_no=receipt_no)
+    if case is None or not await CaseApplicant.exists(case_id=case.id, id_hash=citizen.id_hash):
+        return CHAT_ASK_LOOKUP  # same answer whether the case exists or belongs to someone else
+    catalog = await catalog_service.get(app)
+    data = await read(case, cipher=app.ctx.cipher, catalog=catalog, rules=rules_for(app.ctx.settings), now=now)
+    return stage_text(data)
+
+
+# ------------------------------------------------------------------ staff
+
+
+async def overdue(*, catalog: Catalog, rules: Rules, hall: str | None = None, business_type: str | None = None,
+                  limit: int = 200, now: datetime | None = None) -> dict:
+    """Count unfinished cases past their promised date, grouped by hall and business type."""
+    qs = Case.filter(promised_date__lt=today(catalog, now), stage__in=rules.unfinished)
+    if hall:
+        qs = qs.filter(hall=hall)
+    if business_type:
+        qs = qs.filter(business_type=business_type)
+    groups = await qs.annotate(count=Count("id")).group_by("hall", "business_type").values(
+        "hall", "business_type", "count")
+    items = await qs.order_by("promised_date", "id").limit(limit)
+    day = today(catalog, now)
+
+    def bt_name(code):
+        bt = catalog.business_types.get(code)
+        return bt.name if bt else code
+
+    def hall_name(code):
+        h = catalog.halls.get(code)
+        return h.name if h else code
+
+    return {
+        "total": sum(g["count"] for g in groups),
+        "groups": sorted(({"hall": g["hall"], "hall_name": hall_name(g["hall"]),
+                           "business_type": g["business_type"], "business_type_name": bt_name(g["business_type"]),
+                           "count": g["count"]} for g in groups),
+                         key=lambda g: (g["hall"], g["business_type"])),
+        "items": [{"receipt_no": c.receipt_no, "hall": c.hall, "business_type": c.business_type,
+                   "stage": c.stage, "stage_label": rules.label(c.stage),
+                   "promised_date": c.promised_date.isoformat(), "days_overdue": (day - c.promised_date).days,
+                   "flagged_at": _iso(c.overdue_flagged_at, catalog)} for c in items],
+    }
+
+
+async def flag_overdue(*, catalog: Catalog, rules: Rules, now: datetime | None = None) -> int:
+    """Mark newly overdue cases for staff; return how many were flagged."""
+    return await Case.filter(promised_date__lt=today(catalog, now), stage__in=rules.unfinished,
+                             overdue_flagged_at__isnull=True).update(overdue_flagged_at=now or catalog.now())
+
+
+# ------------------------------------------------------------------ notifications
+
+
+async def claim_notification(*, stage_entry_id: int, citizen_id: int, now: datetime | None = None) -> bool:
+    """Claim a pending push with a conditional update so only one runner ever sends it."""
+    updated = await CaseNotification.filter(stage_entry_id=stage_entry_id, citizen_id=citizen_id,
+                                            status="pending").update(status="sending",
+                                                                     claimed_at=now or datetime.now(UTC))
+    return updated == 1
+
+
+async def finish_notification(*, stage_entry_id: int, citizen_id: int, status: str, error: str | None = None) -> None:
+    """Record the outcome of a claimed push (sent, failed, or pending again for a retry)."""
+    notification = await CaseNotification.get(stage_entry_id=stage_entry_id, citizen_id=citizen_id)
+    notification.status = status
+    notification.error = error
+    notification.tries += 1
+    if status == "sent":
+        notification.sent_at = datetime.now(UTC)
+    await notification.save(update_fields=["status", "error", "tries", "sent_at", "updated_at"])
+
+
+async def push_content(*, stage_entry_id: int, citizen_id: int, catalog: Catalog, rules: Rules) -> dict | None:
+    """Build the subscribe message for one stage change (None when the citizen has no openid)."""
+    entry = await CaseStageEntry.get(id=stage_entry_id).prefetch_related("case")
+    citizen = await Citizen.get_or_none(id=citizen_id)
+    if citizen is None or not citizen.openid:
+        return None
+    case = entry.case
+    bt = catalog.business_types.get(case.business_type)
+    note = "；".join(entry.missing_materials or []) if entry.stage == "correction_required" else (entry.note or "")
+    values = {"receipt_no": case.receipt_no, "business": bt.short_name if bt else case.business_type,
+              "stage": rules.label(entry.stage), "occurred_at": entry.occurred_at.astimezone(catalog.tz).strftime(
+                  "%Y-%m-%d %H:%M"), "note": note or "点击查看办件详情"}
+    template = rules.templates["stage_changed"]
+    # Subscribe-message "thing" fields are limited to 20 characters.
+    data = {name: {"value": str(values[source])[:20]} for name, source in template["fields"].items()}
+    return {"openid": citizen.openid, "template_id": template["template_id"],
+            "page": template["page"].format(receipt_no=case.receipt_no), "data": data}
+
+
+
+def parse_batch(body: bytes) -> tuple[list, bool]:
+    """Read an ingest body: one event object or {"events": [...]}; also tell whether it was a single event."""
+    try:
+        data = json.loads(body or b"null")
+    except ValueError as exc:
+        raise BadRequest("请求体不是有效的 JSON", code="INVALID_JSON") from exc
+    single = isinstance(data, dict) and "events" not in data
+    if isinstance(data, dict) and set(data) == {"events"}:
+        data = data["events"]
+        if not isinstance(data, list):
+            raise BadRequest("events 应为列表", code="INVALID_BATCH")
+    elif isinstance(data, dict):
+        data = [data]
+    else:
+        raise BadRequest("请求体应为事件对象或 {\"events\": [...]}", code="INVALID_BATCH")
+    if not data:
+        raise BadRequest("事件列表为空", code="INVALID_BATCH")
+    if len(data) > s.MAX_BATCH:
+        raise BadRequest(f"每批最多 {s.MAX_BATCH} 个事件", code="BATCH_TOO_LARGE")
+    return data, single
