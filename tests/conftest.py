@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import socket
 import uuid
 from pathlib import Path
 
@@ -102,7 +103,8 @@ def settings(database_url, fake_wechat, tmp_path) -> Settings:
 
 async def truncate_all() -> None:
     conn = connections.get("default")
-    tables = [m._meta.db_table for app in Tortoise.apps.values() for m in app.values()]
+    # Quoted: some table names (e.g. "cases" once was "case") may be reserved words.
+    tables = [f'"{m._meta.db_table}"' for app in Tortoise.apps.values() for m in app.values()]
     if conn.capabilities.dialect == "postgres":
         await conn.execute_script(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     else:
@@ -123,11 +125,16 @@ class LiveApp:
 async def start_app(settings: Settings, *, seed: bool = True) -> tuple[LiveApp, object]:
     Sanic.test_mode = True  # lets every test build its own app
     app = create_app(settings, name=f"dengji_{uuid.uuid4().hex[:8]}")
-    server = await app.create_server(host="127.0.0.1", port=0, return_asyncio_server=True, access_log=False)
+    # Bind the socket ourselves: Sanic reads port 0 as "default" (8000), which parallel runs would share.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app.config.MOTD = False
+    server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False, backlog=1024)
     await server.startup()
     await server.before_start()
     await server.after_start()
-    port = server.server.sockets[0].getsockname()[1]
     await truncate_all()
     if seed:
         from tests.factories import seed_sample_data

@@ -121,6 +121,19 @@ def validation_details(exc: ValidationError) -> list[dict[str, str]]:
     return out
 
 
+def _is_out_of_range(exc: BaseException) -> bool:
+    """Tell whether a database error comes from a value outside the column's range (e.g. a huge id)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, OverflowError) or type(seen).__name__ == "NumericValueOutOfRangeError":
+            return True
+        nested = [a for a in getattr(seen, "args", ()) if isinstance(a, BaseException)]
+        seen = seen.__cause__ or seen.__context__ or (nested[0] if nested else None)
+    return False
+
+
 def handle_exception(request: Request, exc: BaseException) -> JSONResponse:
     """Turn any exception into the single error shape; unknown ones become a bare 500."""
     if isinstance(exc, AppError):
@@ -130,7 +143,8 @@ def handle_exception(request: Request, exc: BaseException) -> JSONResponse:
         first = details[0] if details else {"field": "", "message": "取值无效"}
         message = f"{first['field']}：{first['message']}" if first["field"] else first["message"]
         return error_body("VALIDATION_ERROR", message, details, 422)
-    if isinstance(exc, DoesNotExist):
+    if isinstance(exc, DoesNotExist) or _is_out_of_range(exc):
+        # An id too large for the column cannot name an existing record.
         return error_body("NOT_FOUND", "未找到相关记录", status=404)
     if isinstance(exc, IntegrityError):
         log.warning("integrity error on %s %s: %s", request.method, request.path, type(exc).__name__)

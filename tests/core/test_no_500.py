@@ -47,4 +47,4 @@ async def test_no_route_answers_500_to_junk(live, client):
                                            headers={**headers, "content-type": "application/json"})
                 if res.status_code >= 500 and res.status_code != 503:
                     failures.append((method, path, body, res.status_code, res.text[:200]))
-    assert failures == []
+    assert failures == [], "\n".join(map(str, failures))
