@@ -1,4 +1,8 @@
-"""Shared model bits."""
+"""Shared model bits.
+
+Model docstrings become table comments, and Tortoise's migration runner splits SQL on semicolons:
+keep semicolons out of model docstrings (tests/core/test_migrations.py catches it).
+"""
 
 from tortoise import fields
 from tortoise.models import Model

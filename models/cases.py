@@ -59,11 +59,11 @@ class CaseStageEntry(Model):
 
     class Meta:
         table = "case_stage_entry"
-        indexes = (("case", "occurred_at"),)
+        indexes = (("case_id", "occurred_at"),)
 
 
 class CaseEvent(Model):
-    """Every event accepted from a business system, kept as received; event_id makes ingest idempotent."""
+    """Every event accepted from a business system, kept as received — event_id makes ingest idempotent."""
 
     id = fields.BigIntField(primary_key=True)
     event_id = fields.CharField(max_length=128, unique=True)
@@ -82,7 +82,7 @@ class CaseEvent(Model):
 
 
 class IngestClient(TimestampedModel):
-    """A business system allowed to post events; its HMAC secret is stored encrypted, never in clear."""
+    """A business system allowed to post events — its HMAC secret is stored encrypted, never in clear."""
 
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=64, unique=True)

@@ -142,7 +142,7 @@ class NoticeDelivery(Model):
         table = "notice_delivery"
         # A person gets a notice once, whichever organisation or subscription reached them.
         unique_together = (("notice", "member"), ("notice", "openid"))
-        indexes = (("notice", "status"),)
+        indexes = (("notice_id", "status"),)
 
 
 class HallSubscription(Model):

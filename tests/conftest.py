@@ -153,12 +153,15 @@ async def stop_app(live: LiveApp, server) -> None:
     server.close()
     await server.wait_closed()
     await server.after_stop()
-    redis_url = live.ctx.settings.redis_url
+    redis_url, prefix = live.ctx.settings.redis_url, live.ctx.settings.redis_prefix
+    # Sanic keeps every app in a class-level registry; drop ours so its resources (the bot's dictionary) are freed.
+    Sanic._app_registry.pop(live.app.name, None)
+    live.app.ctx.__dict__.clear()
     if redis_url:
         import redis.asyncio as aioredis
 
         r = aioredis.from_url(redis_url)
-        keys = [k async for k in r.scan_iter(match=live.ctx.settings.redis_prefix + "*", count=1000)]
+        keys = [k async for k in r.scan_iter(match=prefix + "*", count=1000)]
         if keys:
             await r.delete(*keys)
         await r.aclose()
