@@ -4,11 +4,35 @@ from __future__ import annotations
 
 import logging
 
+import asyncpg
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 
 from config.settings import Settings
 
 log = logging.getLogger("dengji.db")
+
+
+class PooledConnection(asyncpg.Connection):
+    """asyncpg connection that skips the session reset on pool release.
+
+    The default reset (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL) is a second round trip for every
+    query made outside a transaction. We keep no session state: no LISTEN, no SET, no session-level advisory
+    locks, no cursors held across releases; open transactions are still rolled back by asyncpg itself.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
+def orm_config(settings: Settings) -> dict:
+    """Return the Tortoise config, with the lean pooled connection class on PostgreSQL."""
+    config = settings.tortoise_config()
+    if settings.is_postgres:
+        conn = expand_db_url(settings.database_url)
+        conn["credentials"]["connection_class"] = PooledConnection
+        config["connections"]["default"] = conn
+    return config
 
 
 async def open_db(settings: Settings) -> None:
@@ -16,7 +40,7 @@ async def open_db(settings: Settings) -> None:
     if settings.database_url.startswith("sqlite://"):
         settings.home.mkdir(parents=True, exist_ok=True)
     # The global fallback lets request tasks see the context opened in a server listener.
-    await Tortoise.init(config=settings.tortoise_config(), _enable_global_fallback=True)
+    await Tortoise.init(config=orm_config(settings), _enable_global_fallback=True)
     if settings.database_url.startswith("sqlite://"):
         conn = connections.get("default")
         # WAL lets readers proceed during a write; busy_timeout queues writers instead of failing.
