@@ -1,15 +1,43 @@
-"""Tortoise models only: data, no business rules. Every module is listed here for Tortoise discovery."""
+"""Tortoise models only: data, no business rules. Every module is imported here for Tortoise discovery."""
 
 from models.audit import AuditLog
+from models.booking import Booking, BookingChannel, BookingHolder, BookingStatus, QueueCounter, SlotCounter, WalkIn
+from models.bot import BotFeedback, BotMiss
+from models.cases import (
+    Case,
+    CaseApplicant,
+    CaseEvent,
+    CaseNotification,
+    CaseStageEntry,
+    CaseSubscription,
+    IngestClient,
+)
 from models.catalog import BusinessType, CalendarDay, CenterSetting, DayKind, Hall
 from models.identity import Citizen
+from models.notices import (
+    DeliveryStatus,
+    HallSubscription,
+    Notice,
+    NoticeAudience,
+    NoticeDelivery,
+    NoticeStatus,
+    Organization,
+    OrgInvitation,
+    OrgMember,
+    OrgType,
+)
 from models.staff import StaffRole, StaffUser
+from models.wechat import WeChatFollower
 
 __all__ = [
     "AuditLog",
-    "BusinessType",
-    "CalendarDay",
-    "CenterSetting",
-    "DayKind",
-    "Hall",
-    "Citizen", "StaffRole", "StaffUser"]
+    "Booking", "BookingChannel", "BookingHolder", "BookingStatus", "QueueCounter", "SlotCounter", "WalkIn",
+    "BotFeedback", "BotMiss",
+    "Case", "CaseApplicant", "CaseEvent", "CaseNotification", "CaseStageEntry", "CaseSubscription", "IngestClient",
+    "BusinessType", "CalendarDay", "CenterSetting", "DayKind", "Hall",
+    "Citizen",
+    "DeliveryStatus", "HallSubscription", "Notice", "NoticeAudience", "NoticeDelivery", "NoticeStatus",
+    "OrgInvitation", "OrgMember", "OrgType", "Organization",
+    "StaffRole", "StaffUser",
+    "WeChatFollower",
+]
