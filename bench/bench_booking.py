@@ -92,28 +92,47 @@ async def _hammer(host: str, port: int, path: str, connections: int, seconds: fl
     return {"rps": done / (time.perf_counter() - start), "errors": errors}
 
 
-async def _race(url: str, jobs: list[dict]) -> dict:
-    import httpx
+async def _race(host: str, port: int, jobs: list[dict]) -> dict:
+    """Fire every booking at once, one keep-alive connection per client (raw HTTP/1.1: a light client)."""
+    conns = [await asyncio.open_connection(host, port) for _ in jobs]
+    requests = []
+    for job in jobs:
+        body = json.dumps(job["body"]).encode()
+        requests.append(f"POST /api/bookings HTTP/1.1\r\nHost: {host}\r\nAuthorization: {job['auth']}\r\n"
+                        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+    # Open the connections first (one GET each) so the burst measures booking, not TCP set-up.
+    for _, writer in conns:
+        writer.write(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+    for reader, _ in conns:
+        await _read_response(reader)
+    lat: list[float] = []
+    statuses: dict[int, int] = {}
 
-    limits = httpx.Limits(max_connections=len(jobs), max_keepalive_connections=len(jobs))
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        # Open the connections first so the burst measures booking, not TCP set-up.
-        await asyncio.gather(*(client.get("/healthz") for _ in jobs))
-        lat: list[float] = []
-        statuses: dict[int, int] = {}
+    async def one(conn, request: bytes) -> None:
+        reader, writer = conn
+        t = time.perf_counter()
+        writer.write(request)
+        status, _ = await _read_response(reader)
+        lat.append(time.perf_counter() - t)
+        statuses[status] = statuses.get(status, 0) + 1
 
-        async def one(job: dict) -> None:
-            t = time.perf_counter()
-            res = await client.post("/api/bookings", json=job["body"], headers={"Authorization": job["auth"]})
-            lat.append(time.perf_counter() - t)
-            statuses[res.status_code] = statuses.get(res.status_code, 0) + 1
-
-        start = time.perf_counter()
-        await asyncio.gather(*(one(j) for j in jobs))
-        wall = time.perf_counter() - start
+    start = time.perf_counter()
+    await asyncio.gather(*(one(c, r) for c, r in zip(conns, requests, strict=True)))
+    wall = time.perf_counter() - start
+    for _, writer in conns:
+        writer.close()
     lat.sort()
     return {"wall": wall, "ok": statuses.get(201, 0), "statuses": statuses,
             "p50_ms": lat[len(lat) // 2] * 1000, "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000}
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return int(head[9:12]), await reader.readexactly(length)
 
 
 def load_main(spec_path: str) -> None:
@@ -127,8 +146,8 @@ def load_main(spec_path: str) -> None:
             await _hammer(host, port, spec["slots_path"], 4, 0.5)
         out["bare"] = await _hammer(host, spec["bare_port"], "/slots", spec["connections"], spec["seconds"])
         out["avail"] = await _hammer(host, port, spec["slots_path"], spec["connections"], spec["seconds"])
-        out["one_slot"] = await _race(spec["url"], spec["one_slot"])
-        out["many_slots"] = await _race(spec["url"], spec["many_slots"])
+        out["one_slot"] = await _race(host, port, spec["one_slot"])
+        out["many_slots"] = await _race(host, port, spec["many_slots"])
 
     asyncio.run(run())
     print(json.dumps(out))
@@ -278,8 +297,10 @@ def main() -> None:
         settings = Settings(env="development", home=tmp, database_url=db_url, data_key=DATA_KEY)
         try:
             plan = asyncio.run(_prepare_db(settings))
+            # One worker runs in a single process, like the bare baseline (no Sanic manager process).
+            single = ["--single-process"] if args.workers == 1 else []
             procs.append(subprocess.Popen([str(REPO / ".venv/bin/dengji"), "serve", "--port", str(port),
-                                           "--workers", str(args.workers)], env=env, cwd=REPO,
+                                           "--workers", str(args.workers), *single], env=env, cwd=REPO,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             procs.append(subprocess.Popen([sys.executable, __file__, "--bare", str(bare_port)], cwd=REPO,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))

@@ -24,7 +24,7 @@ class BookingChannel(StrEnum):
 
 
 class SlotCounter(TimestampedModel):
-    """Places of one slot for one channel; `booked` only moves by conditional UPDATEs."""
+    """Places of one slot for one channel — `booked` only moves by conditional UPDATEs."""
 
     id = fields.BigIntField(primary_key=True)
     hall_code = fields.CharField(max_length=32)

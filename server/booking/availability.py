@@ -7,6 +7,10 @@ it commits, so the next read in any worker refetches. A read costs one Redis GET
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -17,6 +21,7 @@ from server.catalog.service import Catalog, HallInfo
 from server.core.errors import Unprocessable
 
 _CACHE_LIMIT = 5000
+log = logging.getLogger("dengji.booking.availability")
 
 
 @dataclass(frozen=True)
@@ -84,41 +89,159 @@ async def ensure_counter(*, hall: HallInfo, day: date, start: str, channel: Book
         return await SlotCounter.get(**keys)  # another request created it first
 
 
+class _Cache:
+    """One worker's availability state: counter ids, counter values and ready JSON bodies per hall-day."""
+
+    def __init__(self) -> None:
+        self.counter_ids: dict[tuple, int] = {}
+        self.loading: dict[tuple[str, date], asyncio.Future] = {}
+        self.data: dict[tuple[str, date], tuple[str | None, dict]] = {}
+        self.bodies: dict[tuple[str, date], tuple[Catalog, dict[tuple, bytes]]] = {}
+        self.generation = 0  # moves on every invalidation, so a read racing one does not store old rows
+        self.live = False  # subscribed to the change channel: no Redis round trip per read
+
+    def drop(self, hall_code: str, day: date) -> None:
+        self.generation += 1
+        self.data.pop((hall_code, day), None)
+        self.bodies.pop((hall_code, day), None)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self.data.clear()
+        self.bodies.clear()
+
+
 def _resources(ctx):
     if isinstance(ctx, dict):
-        return ctx["redis"], ctx["keys"], ctx.setdefault("_avail_cache", {})
-    return ctx.redis, ctx.keys, ctx.__dict__.setdefault("_avail_cache", {})
+        return ctx["redis"], ctx["keys"], ctx.setdefault("_avail_cache", _Cache())
+    return ctx.redis, ctx.keys, ctx.__dict__.setdefault("_avail_cache", _Cache())
+
+
+def following(ctx) -> bool:
+    """Tell whether this worker is subscribed to availability changes (reads then skip Redis)."""
+    return _resources(ctx)[2].live
+
+
+async def counter_id(ctx, *, catalog: Catalog, hall: HallInfo, day: date, start: str,
+                     channel: BookingChannel) -> int:
+    """Return the id of a slot's counter; ids never change, so each worker keeps them.
+
+    On the first miss for a hall-day every counter of that day is created (one statement) and all ids are
+    read at once, shared by the requests that missed together: a burst on a new day costs two queries.
+    """
+    cache = _resources(ctx)[2]
+    key = (hall.code, day, start, channel.value)
+    found = cache.counter_ids.get(key)
+    if found is not None:
+        return found
+    loading = cache.loading.get((hall.code, day))
+    if loading is None:
+        loading = cache.loading[(hall.code, day)] = asyncio.ensure_future(_load_counter_ids(cache, catalog, hall, day))
+        loading.add_done_callback(lambda _: cache.loading.pop((hall.code, day), None))
+    await asyncio.shield(loading)
+    found = cache.counter_ids.get(key)
+    if found is None:
+        found = cache.counter_ids[key] = (await ensure_counter(hall=hall, day=day, start=start, channel=channel)).id
+    return found
+
+
+async def _load_counter_ids(cache: _Cache, catalog: Catalog, hall: HallInfo, day: date) -> None:
+    if len(cache.counter_ids) > 50 * _CACHE_LIMIT:
+        cache.counter_ids.clear()
+    wanted = {(s.strftime("%H:%M"), channel.value) for s in catalog.slot_starts(hall.code, day)
+              for channel in BookingChannel}
+    rows = await SlotCounter.filter(hall_code=hall.code, date=day).values_list("id", "start", "channel")
+    missing = wanted - {(start, str(channel)) for _, start, channel in rows}
+    if missing:
+        await SlotCounter.bulk_create(
+            [SlotCounter(hall_code=hall.code, date=day, start=start, channel=BookingChannel(channel),
+                         quota=default_quota(hall, BookingChannel(channel))) for start, channel in sorted(missing)],
+            ignore_conflicts=True)
+        rows = await SlotCounter.filter(hall_code=hall.code, date=day).values_list("id", "start", "channel")
+    for counter, start, channel in rows:
+        cache.counter_ids[(hall.code, day, start, str(channel))] = counter
 
 
 def _version_key(keys, hall_code: str, day: date) -> str:
     return keys("booking", "avail", hall_code, day.isoformat())
 
 
+def _channel(keys) -> str:
+    return keys("booking", "avail", "changed")
+
+
 async def invalidate(ctx, hall_code: str, day: date) -> None:
-    """Tell every worker that the counters of a hall-day changed (call after commit)."""
+    """Tell every worker that the counters of a hall-day changed (call after commit); this one forgets at once."""
     redis, keys, cache = _resources(ctx)
-    cache.pop((hall_code, day), None)
+    cache.drop(hall_code, day)
     key = _version_key(keys, hall_code, day)
     async with redis.pipeline(transaction=False) as pipe:
-        pipe.incr(key)
+        pipe.incr(key)  # for workers that are not subscribed right now
         pipe.expire(key, 40 * 86400)
+        pipe.publish(_channel(keys), f"{hall_code}|{day.isoformat()}")
         await pipe.execute()
+
+
+async def listen(ctx) -> None:
+    """Drop cached hall-days as other workers announce changes; run for the worker's lifetime."""
+    redis, keys, cache = _resources(ctx)
+    while True:
+        pubsub = redis.pubsub()
+        try:
+            await pubsub.subscribe(_channel(keys))
+            async for message in pubsub.listen():
+                if message["type"] == "subscribe":
+                    # Anything cached before this point may have missed a change.
+                    cache.clear()
+                    cache.live = True
+                elif message["type"] == "message":
+                    hall_code, _, day = message["data"].partition("|")
+                    cache.drop(hall_code, date.fromisoformat(day))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("availability change channel lost; reading versions from Redis until it is back")
+        finally:
+            cache.live = False
+            cache.clear()
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()
+        await asyncio.sleep(1)
 
 
 async def counts(ctx, hall_code: str, day: date) -> dict[tuple[str, str], tuple[int, int]]:
     """Return {(start, channel): (quota, booked)} of the counters that exist for a hall-day."""
     redis, keys, cache = _resources(ctx)
-    version = await redis.get(_version_key(keys, hall_code, day))
-    hit = cache.get((hall_code, day))
-    if hit is not None and hit[0] == version:
-        return hit[1]
+    generation = cache.generation
+    if cache.live:
+        version = None
+        hit = cache.data.get((hall_code, day))
+        if hit is not None:
+            return hit[1]
+    else:
+        # Not subscribed: one Redis GET tells whether another worker changed this hall-day.
+        version = await redis.get(_version_key(keys, hall_code, day))
+        hit = cache.data.get((hall_code, day))
+        if hit is not None and hit[0] == version:
+            return hit[1]
     # The version is read before the rows: a change committing in between leaves a newer version behind.
     rows = await SlotCounter.filter(hall_code=hall_code, date=day).values_list("start", "channel", "quota", "booked")
     data = {(start, str(channel)): (quota, booked) for start, channel, quota, booked in rows}
-    if len(cache) > _CACHE_LIMIT:
-        cache.clear()
-    cache[(hall_code, day)] = (version, data)
+    if generation == cache.generation:  # no change was announced while the rows were read
+        if len(cache.data) > _CACHE_LIMIT:
+            cache.clear()
+        cache.data[(hall_code, day)] = (version, data)
     return data
+
+
+def _shape(catalog: Catalog, now: datetime, hall: HallInfo, day: date) -> tuple[bool, int]:
+    # What a hall-day's answer depends on besides the counters: release state and slots past the cut-off.
+    released = day <= check_window(catalog, now, day).released_until
+    cutoff = now + timedelta(minutes=catalog.rules.same_day_cutoff_minutes)
+    if cutoff.date() < day:
+        return released, 0
+    late = sum(1 for start in catalog.slot_starts(hall.code, day) if slot_bounds(catalog, day, start)[0] < cutoff)
+    return released, late
 
 
 async def slots(ctx, *, catalog: Catalog, now: datetime, hall: HallInfo, day: date,
@@ -156,3 +279,25 @@ async def slots(ctx, *, catalog: Catalog, now: datetime, hall: HallInfo, day: da
         "release_time": catalog.rules.release_time.strftime("%H:%M"),
         "slots": items,
     }
+
+
+async def slots_json(ctx, *, catalog: Catalog, now: datetime, hall: HallInfo, day: date,
+                     channels: tuple[BookingChannel, ...]) -> bytes:
+    """Return `slots` as JSON bytes, serialised once per hall-day, channel and time state until a change."""
+    cache = _resources(ctx)[2]
+    shape = (channels, *_shape(catalog, now, hall, day))
+    entry = cache.bodies.get((hall.code, day))
+    if cache.live and entry is not None and entry[0] is catalog and (body := entry[1].get(shape)) is not None:
+        return body
+    generation = cache.generation
+    body = json.dumps(await slots(ctx, catalog=catalog, now=now, hall=hall, day=day, channels=channels),
+                      ensure_ascii=False, separators=(",", ":")).encode()
+    # Kept only while subscribed (a change announced meanwhile moves the generation and drops it).
+    if cache.live and generation == cache.generation:
+        entry = cache.bodies.get((hall.code, day))
+        if entry is None or entry[0] is not catalog:
+            if len(cache.bodies) > _CACHE_LIMIT:
+                cache.bodies.clear()
+            entry = cache.bodies[(hall.code, day)] = (catalog, {})
+        entry[1][shape] = body
+    return body

@@ -111,12 +111,12 @@ def channels_for(principal) -> tuple[BookingChannel, ...]:
     return (BookingChannel.ONLINE,)
 
 
-async def slots(app, *, principal, hall_ref: str, day: date) -> dict:
-    """Return a hall-day's slots with the remaining places of the caller's channel."""
+async def slots(app, *, principal, hall_ref: str, day: date) -> bytes:
+    """Return a hall-day's slots with the remaining places of the caller's channel, as JSON bytes."""
     catalog, now = await context(app)
     hall = availability.resolve_hall(catalog, hall_ref)
-    return await availability.slots(app.ctx, catalog=catalog, now=now, hall=hall, day=day,
-                                    channels=channels_for(principal))
+    return await availability.slots_json(app.ctx, catalog=catalog, now=now, hall=hall, day=day,
+                                         channels=channels_for(principal))
 
 
 def _choice(body) -> service.SlotChoice:

@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from tortoise import connections, timezone
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.functions import Count
@@ -148,14 +149,13 @@ async def _holder(id_hash: str) -> BookingHolder:
 
 async def _lock_holder(conn, id_hash: str) -> None:
     # A row lock held until commit: the same person's concurrent bookings queue up here (PostgreSQL).
+    # The version bump also fails the optimistic check of a concurrent single-statement booking.
     await BookingHolder.filter(id_hash=id_hash).using_db(conn).update(version=F("version") + 1)
 
 
-async def _claim_day_seq(conn, catalog: Catalog, now: datetime, id_hash: str, day: date) -> int:
+def _pick_day_seq(catalog: Catalog, now: datetime, day: date, rows) -> int:
+    """Apply the daily and active limits to the person's rows (status, slot_end_at, date, day_seq)."""
     rules = catalog.rules
-    rows = await (Booking.filter(id_hash=id_hash)
-                  .filter(Q(status__in=ACTIVE, slot_end_at__gt=now) | Q(date=day, day_seq__not_isnull=True))
-                  .using_db(conn).values_list("status", "slot_end_at", "date", "day_seq"))
     used = {seq for _, _, d, seq in rows if d == day and seq is not None}
     free = [n for n in range(1, rules.per_id_per_day + 1) if n not in used]
     if not free:
@@ -166,11 +166,22 @@ async def _claim_day_seq(conn, catalog: Catalog, now: datetime, id_hash: str, da
     return free[0]
 
 
+async def _claim_day_seq(conn, catalog: Catalog, now: datetime, id_hash: str, day: date) -> int:
+    rows = await (Booking.filter(id_hash=id_hash)
+                  .filter(Q(status__in=ACTIVE, slot_end_at__gt=now) | Q(date=day, day_seq__not_isnull=True))
+                  .using_db(conn).values_list("status", "slot_end_at", "date", "day_seq"))
+    return _pick_day_seq(catalog, now, day, rows)
+
+
+def _slot_full() -> AppError:
+    return Conflict("该时段号源已约满，请选择其他时段", code="SLOT_FULL")
+
+
 async def _take_place(conn, counter_id: int) -> None:
     taken = await (SlotCounter.filter(id=counter_id, booked__lt=F("quota")).using_db(conn)
                    .update(booked=F("booked") + 1))
     if not taken:
-        raise Conflict("该时段号源已约满，请选择其他时段", code="SLOT_FULL")
+        raise _slot_full()
 
 
 async def _return_place(conn, counter_id: int) -> None:
@@ -207,12 +218,13 @@ class _Prepared:
     start: str
     begin: datetime
     end: datetime
-    counter: SlotCounter
+    counter_id: int
     agent_enc: str | None
 
 
-async def _prepare(*, cipher: PiiCipher, catalog: Catalog, now: datetime, choice: SlotChoice,
-                   channel: BookingChannel, applicant: Applicant) -> _Prepared:
+async def _prepare(*, ctx, cipher: PiiCipher, catalog: Catalog, now: datetime, choice: SlotChoice,
+                   channel: BookingChannel) -> _Prepared:
+    """Check the request against the catalog (no database reads but the slot's counter id, cached)."""
     bt = check_business_type(catalog, choice.business_type)
     hall = availability.resolve_hall(catalog, choice.hall_ref)
     start_time = availability.parse_start(choice.start)
@@ -220,31 +232,39 @@ async def _prepare(*, cipher: PiiCipher, catalog: Catalog, now: datetime, choice
     agent_enc = None
     if choice.agent_credit_code:
         agent_enc = cipher.encrypt(_validated(v.validate_credit_code, choice.agent_credit_code))
-    holder = await _holder(applicant.id_hash)
+    start = start_time.strftime("%H:%M")
+    counter_id = await availability.counter_id(ctx, catalog=catalog, hall=hall, day=choice.day, start=start,
+                                              channel=channel)
+    return _Prepared(hall, bt, choice.day, start, begin, end, counter_id, agent_enc)
+
+
+async def _check_suspension(catalog: Catalog, now: datetime, id_hash: str) -> None:
+    holder = await _holder(id_hash)
     if holder.suspended_until and holder.suspended_until > now:
         raise _suspension_error(catalog, holder.suspended_until)
-    start = start_time.strftime("%H:%M")
-    counter = await availability.ensure_counter(hall=hall, day=choice.day, start=start, channel=channel)
-    if counter.booked >= counter.quota:
-        raise Conflict("该时段号源已约满，请选择其他时段", code="SLOT_FULL")  # fast path; the UPDATE decides
-    return _Prepared(hall, bt, choice.day, start, begin, end, counter, agent_enc)
+
+
+def _row(p: _Prepared, applicant: Applicant, choice: SlotChoice, channel: BookingChannel,
+         staff_id: int | None, idem: tuple[str, str, str] | None) -> dict:
+    owner, key, digest = idem or (None, None, None)
+    return dict(
+        code=_new_code(), citizen_id=applicant.citizen_id, id_hash=applicant.id_hash,
+        name_enc=applicant.name_enc, id_number_enc=applicant.id_number_enc, mobile_enc=applicant.mobile_enc,
+        agent_credit_code_enc=p.agent_enc, hall_code=p.hall.code, business_type=p.bt.code, date=p.day,
+        start=p.start, end=p.end.strftime("%H:%M"), slot_at=p.begin, slot_end_at=p.end, channel=channel.value,
+        status=(BookingStatus.PENDING if p.hall.review_mode else BookingStatus.CONFIRMED).value,
+        counter_id=p.counter_id, subscribe=choice.subscribe and applicant.citizen_id is not None,
+        created_by_staff_id=staff_id, idem_owner=owner, idem_key=key, idem_hash=digest,
+    )
 
 
 async def _insert(conn, *, p: _Prepared, catalog: Catalog, now: datetime, applicant: Applicant,
                   choice: SlotChoice, channel: BookingChannel, staff_id: int | None,
                   idem: tuple[str, str, str] | None) -> Booking:
     day_seq = await _claim_day_seq(conn, catalog, now, applicant.id_hash, p.day)
-    await _take_place(conn, p.counter.id)
-    owner, key, digest = idem or (None, None, None)
-    return await Booking.create(
-        using_db=conn, code=_new_code(), citizen_id=applicant.citizen_id, id_hash=applicant.id_hash,
-        name_enc=applicant.name_enc, id_number_enc=applicant.id_number_enc, mobile_enc=applicant.mobile_enc,
-        agent_credit_code_enc=p.agent_enc, hall_code=p.hall.code, business_type=p.bt.code, date=p.day,
-        start=p.start, end=p.end.strftime("%H:%M"), slot_at=p.begin, slot_end_at=p.end, channel=channel,
-        status=BookingStatus.PENDING if p.hall.review_mode else BookingStatus.CONFIRMED,
-        counter_id=p.counter.id, day_seq=day_seq, subscribe=choice.subscribe and applicant.citizen_id is not None,
-        created_by_staff_id=staff_id, idem_owner=owner, idem_key=key, idem_hash=digest,
-    )
+    await _take_place(conn, p.counter_id)
+    return await Booking.create(using_db=conn, day_seq=day_seq,
+                                **_row(p, applicant, choice, channel, staff_id, idem))
 
 
 async def _replay(owner: str, key: str, digest: str) -> Booking | None:
@@ -254,15 +274,114 @@ async def _replay(owner: str, key: str, digest: str) -> Booking | None:
     return existing
 
 
+# PostgreSQL books in two statements and no explicit transaction, so no row lock is ever held across a
+# round trip to this process (with 200 clients racing for one slot, that wait is what queues them):
+#   1. one read of everything the rules need: the holder's version and suspension, the person's active
+#      bookings and day sequence numbers on that day, and an earlier booking with the same idempotency key;
+#   2. one statement that bumps the holder's version only if it is still the one read (optimistic per-person
+#      serialisation: a concurrent booking, rebooking or reschedule of the same person makes it retry from 1),
+#      then takes a place by a conditional UPDATE of the counter, then inserts the booking. It runs as one
+#      implicit transaction; the unique indexes on (id_hash, date, day_seq) and (idem_owner, idem_key) stay
+#      the final guard (a violation rolls the whole statement back and the request retries from 1).
+_PG_READ = """
+SELECT 'h'::text AS kind, version, suspended_until, NULL::varchar AS status, NULL::timestamptz AS slot_end_at,
+       NULL::date AS date, NULL::int AS day_seq, NULL::bigint AS id, NULL::varchar AS idem_hash
+  FROM booking_holder WHERE id_hash = $1
+UNION ALL
+SELECT 'b', NULL, NULL, status, slot_end_at, date, day_seq, id, NULL FROM booking
+ WHERE id_hash = $1 AND ((status IN ('pending', 'confirmed') AND slot_end_at > $2)
+                         OR (date = $3 AND day_seq IS NOT NULL))
+UNION ALL
+SELECT 'i', NULL, NULL, NULL, NULL, NULL, NULL, id, idem_hash FROM booking
+ WHERE idem_owner = $4::varchar AND idem_key = $5::varchar
+"""
+
+_PG_COLUMNS = ("code", "citizen_id", "name_enc", "id_number_enc", "mobile_enc", "agent_credit_code_enc",
+               "hall_code", "business_type", "date", "start", "end", "slot_at", "slot_end_at", "channel", "status",
+               "subscribe", "created_by_staff_id", "idem_owner", "idem_key", "idem_hash", "day_seq")
+_PG_TYPES = ("varchar", "bigint", "text", "text", "text", "text", "varchar", "varchar", "date", "varchar",
+             "varchar", "timestamptz", "timestamptz", "varchar", "varchar", "boolean", "int", "varchar",
+             "varchar", "varchar", "int")
+_PG_BOOK = f"""
+WITH h AS (
+  INSERT INTO booking_holder AS bh (id_hash, version, created_at, updated_at) VALUES ($1, 1, $2, $2)
+  ON CONFLICT (id_hash) DO UPDATE SET version = bh.version + 1, updated_at = $2 WHERE bh.version = $3
+  RETURNING 1
+), c AS (
+  UPDATE slot_counter SET booked = booked + 1
+   WHERE id = $4 AND booked < quota AND EXISTS (SELECT 1 FROM h)
+  RETURNING id
+), b AS (
+  INSERT INTO booking (id_hash, created_at, updated_at, counter_id, {", ".join(f'"{c}"' for c in _PG_COLUMNS)})
+  SELECT $1, $2, $2, c.id, {", ".join(f"${n}::{t}" for n, t in enumerate(_PG_TYPES, start=5))} FROM c
+  RETURNING *
+)
+SELECT EXISTS (SELECT 1 FROM h) AS _held, EXISTS (SELECT 1 FROM c) AS _took, b.*
+  FROM (SELECT 1) AS one LEFT JOIN b ON true
+"""
+_PG_ATTEMPTS = 25
+
+
+async def _create_pg(db, *, p: _Prepared, catalog: Catalog, now: datetime, applicant: Applicant,
+                     choice: SlotChoice, channel: BookingChannel, staff_id: int | None,
+                     idem: tuple[str, str, str] | None) -> tuple[Booking, bool]:
+    owner, key, digest = idem or (None, None, None)
+    row = _row(p, applicant, choice, channel, staff_id, idem)
+    for _ in range(_PG_ATTEMPTS):
+        _, found = await db.execute_query(_PG_READ, [applicant.id_hash, now, p.day, owner, key])
+        version, suspended, mine = 0, None, []
+        for r in found:
+            if r["kind"] == "i":
+                if r["idem_hash"] != digest:
+                    raise Conflict("该幂等键已用于另一笔不同的预约请求", code="IDEMPOTENCY_KEY_REUSED")
+                return await Booking.get(id=r["id"]), False
+            if r["kind"] == "h":
+                version, suspended = r["version"], r["suspended_until"]
+            else:
+                mine.append((r["status"], r["slot_end_at"], r["date"], r["day_seq"]))
+        if suspended and suspended > now:
+            raise _suspension_error(catalog, suspended)
+        row["day_seq"] = _pick_day_seq(catalog, now, p.day, mine)
+        try:
+            _, out = await db.execute_query(_PG_BOOK, [applicant.id_hash, timezone.now(), version, p.counter_id,
+                                                       *(row[c] for c in _PG_COLUMNS)])
+        except IntegrityError:
+            row["code"] = _new_code()
+            continue  # a racing request of this person or with this key won: the next read decides
+        result = dict(out[0])
+        if not result.pop("_held"):
+            continue  # this person's bookings changed since the read
+        if not result.pop("_took"):
+            raise _slot_full()
+        return Booking._init_from_db(**result), True
+    raise Conflict("预约请求过于频繁，请稍后重试", code="BOOKING_BUSY")
+
+
 async def create(*, ctx, cipher: PiiCipher, catalog: Catalog, now: datetime, applicant: Applicant,
                  choice: SlotChoice, channel: BookingChannel, staff_id: int | None = None,
                  idem: tuple[str, str, str] | None = None) -> tuple[Booking, bool]:
     """Book a slot under every rule; return (booking, created). A repeated idempotency key replays."""
+    db = connections.get("default")
+    p = await _prepare(ctx=ctx, cipher=cipher, catalog=catalog, now=now, choice=choice, channel=channel)
+    if db.capabilities.dialect == "postgres":
+        booking, created = await _create_pg(db, p=p, catalog=catalog, now=now, applicant=applicant,
+                                            choice=choice, channel=channel, staff_id=staff_id, idem=idem)
+    else:
+        booking, created = await _create_serialised(p=p, catalog=catalog, now=now, applicant=applicant,
+                                                    choice=choice, channel=channel, staff_id=staff_id, idem=idem)
+    if created:
+        await availability.invalidate(ctx, p.hall.code, p.day)
+    return booking, created
+
+
+async def _create_serialised(*, p: _Prepared, catalog: Catalog, now: datetime, applicant: Applicant,
+                             choice: SlotChoice, channel: BookingChannel, staff_id: int | None,
+                             idem: tuple[str, str, str] | None) -> tuple[Booking, bool]:
+    # Other databases (SQLite): one transaction that locks the holder row first.
     if idem and (existing := await _replay(*idem)):
         return existing, False
     try:
-        p = await _prepare(cipher=cipher, catalog=catalog, now=now, choice=choice, channel=channel,
-                           applicant=applicant)
+        await _check_suspension(catalog, now, applicant.id_hash)
         async with in_transaction() as conn:
             await _lock_holder(conn, applicant.id_hash)
             booking = await _insert(conn, p=p, catalog=catalog, now=now, applicant=applicant, choice=choice,
@@ -272,7 +391,6 @@ async def create(*, ctx, cipher: PiiCipher, catalog: Catalog, now: datetime, app
         if idem and (existing := await _replay(*idem)):
             return existing, False
         raise
-    await availability.invalidate(ctx, p.hall.code, p.day)
     return booking, True
 
 
@@ -329,7 +447,8 @@ async def reschedule(*, ctx, cipher: PiiCipher, catalog: Catalog, now: datetime,
     applicant = Applicant(booking.id_hash, booking.name_enc, booking.id_number_enc, booking.mobile_enc,
                           booking.citizen_id)
     channel = BookingChannel(booking.channel)
-    p = await _prepare(cipher=cipher, catalog=catalog, now=now, choice=choice, channel=channel, applicant=applicant)
+    p = await _prepare(ctx=ctx, cipher=cipher, catalog=catalog, now=now, choice=choice, channel=channel)
+    await _check_suspension(catalog, now, applicant.id_hash)
     if p.agent_enc is None and booking.agent_credit_code_enc and choice.agent_credit_code is None:
         p.agent_enc = booking.agent_credit_code_enc
     delay = _release_delay(catalog, booking)
@@ -337,11 +456,11 @@ async def reschedule(*, ctx, cipher: PiiCipher, catalog: Catalog, now: datetime,
         await _lock_holder(conn, applicant.id_hash)
         await _cancel_in(conn, booking=booking, now=now, delay=delay)
         # Counter rows are touched in id order so two crossing reschedules cannot deadlock.
-        if not delay and booking.counter_id < p.counter.id:
+        if not delay and booking.counter_id < p.counter_id:
             await _return_place(conn, booking.counter_id)
         new = await _insert(conn, p=p, catalog=catalog, now=now, applicant=applicant, choice=choice,
                             channel=channel, staff_id=booking.created_by_staff_id, idem=None)
-        if not delay and booking.counter_id >= p.counter.id:
+        if not delay and booking.counter_id >= p.counter_id:
             await _return_place(conn, booking.counter_id)
     await availability.invalidate(ctx, booking.hall_code, booking.date)
     await availability.invalidate(ctx, new.hall_code, new.date)

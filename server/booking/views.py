@@ -1,9 +1,12 @@
 """Booking routes: citizens (mini-program) and staff (hotline, reviewers, hall staff, admins)."""
 
-from sanic import Blueprint, Request
-from sanic.response import json
+import asyncio
+import contextlib
 
-from server.booking import clock, flows
+from sanic import Blueprint, Request
+from sanic.response import json, raw
+
+from server.booking import availability, clock, flows
 from server.booking.schemas import BookingCreate, BookingReschedule, SlotsQuery
 from server.booking.staff_views import bp as staff_bp
 from server.catalog.staff_views import bp as calendar_bp
@@ -14,9 +17,19 @@ citizen_bp = Blueprint("booking", url_prefix="/api")
 
 
 async def setup(app) -> None:
-    """Give the app and its jobs one shared clock (tests pin it; production reads the wall clock)."""
+    """Give the app and its jobs one shared clock; follow other workers' availability changes."""
     app.ctx.clock = clock.Clock()
     app.ctx.job_ctx["clock"] = app.ctx.clock
+    app.ctx.availability_listener = asyncio.create_task(availability.listen(app.ctx))
+
+
+@citizen_bp.before_server_stop
+async def stop_listening(app, _loop=None) -> None:
+    task = getattr(app.ctx, "availability_listener", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @citizen_bp.get("/halls/<hall_ref>/slots")
@@ -24,7 +37,8 @@ async def slots(request: Request, hall_ref: str):
     """Slots of a hall on a day with the places left for the caller's channel."""
     query = parse_query(request, SlotsQuery)
     principal = await current_principal(request) if "authorization" in request.headers else None
-    return json(await flows.slots(request.app, principal=principal, hall_ref=hall_ref, day=query.date))
+    body = await flows.slots(request.app, principal=principal, hall_ref=hall_ref, day=query.date)
+    return raw(body, content_type="application/json")
 
 
 @citizen_bp.post("/bookings")
