@@ -132,9 +132,16 @@ async def start_app(settings: Settings, *, seed: bool = True) -> tuple[LiveApp, 
     port = sock.getsockname()[1]
     app.config.MOTD = False
     server = await app.create_server(sock=sock, return_asyncio_server=True, access_log=False, backlog=1024)
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
+    try:
+        await server.startup()
+        await server.before_start()
+        await server.after_start()
+    except BaseException:
+        # A failed start must not leave Tortoise's global context behind for the next test.
+        server.close()
+        await Tortoise.close_connections()
+        Sanic._app_registry.pop(app.name, None)
+        raise
     await truncate_all()
     if seed:
         from tests.factories import seed_sample_data
