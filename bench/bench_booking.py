@@ -298,7 +298,7 @@ def main() -> None:
         try:
             plan = asyncio.run(_prepare_db(settings))
             # One worker runs in a single process, like the bare baseline (no Sanic manager process).
-            single = ["--single-process"] if args.workers == 1 else []
+            single = []  # one worker already runs without a manager process
             procs.append(subprocess.Popen([str(REPO / ".venv/bin/dengji"), "serve", "--port", str(port),
                                            "--workers", str(args.workers), *single], env=env, cwd=REPO,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))

@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import secrets
+import signal
 import socket
 import statistics
 import subprocess
@@ -286,35 +287,41 @@ def main() -> None:
                "DENGJI_WECHAT_TOKEN": TOKEN, "DENGJI_WECHAT_AES_KEY": AES_KEY, "DENGJI_WECHAT_APPID": fake.appid,
                "DENGJI_WECHAT_SECRET": fake.secret, "DENGJI_WECHAT_API_BASE": fake.base_url}
         prepare_home(env)
+        baseline = Path(home) / "baseline_app.py"  # a file, so Sanic's spawned workers can import it
+        baseline.write_text(BASELINE, encoding="utf-8")
         results = {}
         for name in ("baseline", "dengji"):
             if args.only and name != args.only:
                 continue
             port = free_port()
             if name == "baseline":
-                cmd = [sys.executable, "-c", BASELINE, str(port), str(args.workers)]
+                cmd = [sys.executable, str(baseline), str(port), str(args.workers)]
             else:
                 cmd = [sys.executable, "-m", "server.cli", "serve", "--port", str(port),
                        "--workers", str(args.workers)]
             if server_cpu is not None:
                 cmd = ["taskset", "-c", server_cpu, *cmd]
             started = time.perf_counter()
-            proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            # A session of its own: Sanic's manager SIGKILLs its whole process group when shutdown drags.
+            proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    start_new_session=True)
             try:
                 startup = wait_healthy(f"http://127.0.0.1:{port}", proc, started)
                 enc = name == "dengji"
-                run = lambda n, rate: load(port, n, args.c, rate, fake.appid, next(msgids),  # noqa: E731
-                                           encrypted=enc, cpu=client_cpu)
+                def run(n: int, rate: float, port: int = port, enc: bool = enc) -> dict:
+                    return load(port, n, args.c, rate, fake.appid, next(msgids), encrypted=enc, cpu=client_cpu)
+
                 run(min(3000, args.n), 0)  # warm-up: connections, jieba caches, SQLite pages
                 sat = run(args.n, 0)
                 paced = run(min(args.n, int(args.rate * 10)), args.rate) if args.rate else None
                 results[name] = (startup, sat, paced)
             finally:
-                proc.terminate()
+                os.killpg(proc.pid, signal.SIGTERM)
                 try:
-                    proc.wait(10)
+                    proc.wait(15)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
 
     redis = "real Redis" if args.redis else "embedded Redis"
     pinning = "server on CPU 0, client on CPU 1" if pin else "not pinned"

@@ -61,6 +61,9 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
     app.config.OAS_IGNORE_OPTIONS = True
     app.config.CORS = False
     app.config.HEALTH = False
+    # sanic-ext's automatic HEAD/OPTIONS routes parse every handler's source at start-up (over a second).
+    app.config.HTTP_AUTO_HEAD = False
+    app.config.HTTP_AUTO_OPTIONS = False
     app.ctx.settings = settings
 
     app.error_handler.add(Exception, handle_exception)

@@ -40,9 +40,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     loader = AppLoader(factory=create_app)
     app = loader.load()
+    single = workers == 1 and not args.with_manager
     app.prepare(host=settings.host, port=settings.port, workers=workers, access_log=False,
-                single_process=workers == 1 and args.single_process, motd=False)
-    Sanic.serve(primary=app, app_loader=loader)
+                single_process=single, motd=False)
+    if single:
+        # One worker needs no manager process: start-up imports everything once, not twice.
+        Sanic.serve_single(primary=app)
+    else:
+        Sanic.serve(primary=app, app_loader=loader)
 
 
 async def _with_db(settings, coro_fn):
@@ -131,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
-    serve.add_argument("--single-process", action="store_true", help="不启动管理进程（调试用）")
+    serve.add_argument("--with-manager", action="store_true",
+                       help="单进程时也启动 Sanic 管理进程（崩溃自动重启）")
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="数据库").add_subparsers(dest="db_command", required=True)
