@@ -427,36 +427,30 @@ def _parse_halls(value: Any) -> Any:
     return value
 
 
-class ExtraServiceDay(_Model):
-    """A day (usually a weekend) on which halls open additionally."""
+class _HallsDay(_Model):
+    """A dated entry that applies to some halls (or "all") and optionally only to some sessions."""
 
     date: dt.date
+    halls: Literal["all"] | list[str] = "all"
+    sessions: list[Session] | None = None
+
+    _halls = field_validator("halls", mode="before")(_parse_halls)
+    _ordered = field_validator("sessions")(lambda v: v if v is None else _check_sessions(v))
+
+    def applies_to(self, hall_code: str) -> bool:
+        return self.halls == "all" or hall_code in self.halls
+
+
+class ExtraServiceDay(_HallsDay):
+    """A day (usually a weekend) on which halls open additionally; sessions None = each hall's weekday sessions."""
+
     name: str = Field(min_length=1)
-    halls: Literal["all"] | list[str] = "all"
-    # None = each hall's weekday sessions.
-    sessions: list[Session] | None = None
-
-    _halls = field_validator("halls", mode="before")(_parse_halls)
-    _ordered = field_validator("sessions")(lambda v: v if v is None else _check_sessions(v))
-
-    def applies_to(self, hall_code: str) -> bool:
-        return self.halls == "all" or hall_code in self.halls
 
 
-class Closure(_Model):
-    """A temporary closure of some halls (whole day, or only some sessions)."""
+class Closure(_HallsDay):
+    """A temporary closure of some halls; sessions None = closed all day."""
 
-    date: dt.date
     reason: str = Field(min_length=1)
-    halls: Literal["all"] | list[str] = "all"
-    # None = closed all day.
-    sessions: list[Session] | None = None
-
-    _halls = field_validator("halls", mode="before")(_parse_halls)
-    _ordered = field_validator("sessions")(lambda v: v if v is None else _check_sessions(v))
-
-    def applies_to(self, hall_code: str) -> bool:
-        return self.halls == "all" or hall_code in self.halls
 
 
 class CalendarSeed(_Model):
