@@ -58,7 +58,8 @@ def cmd_notices_recover(args: argparse.Namespace) -> None:
             await db.close_db()
 
     result = asyncio.run(run())
-    message = (f"结果未知的发送记录 {result['expired']} 条；恢复发送中的通知 {result['resumed']} 条；"
+    message = (f"中断后以同一防重入编号重发 {result['resent']} 条；结果未知的发送记录 {result['expired']} 条；"
+               f"恢复发送中的通知 {result['resumed']} 条；"
                f"启动到期的定时通知 {result['started']} 条")
     print(message)  # noqa: T201
 

@@ -43,6 +43,9 @@ class DeliveryConfig(BaseModel):
     max_attempts: int = Field(6, ge=1)
     retry_base_seconds: float = Field(2, gt=0)
     retry_max_seconds: float = Field(300, gt=0)
+    # A template send interrupted by a crash is repeated with the same client_msg_id only while its
+    # last attempt is younger than this; WeChat dedups for 10 minutes, so keep a margin under 600.
+    resend_window_seconds: float = Field(540, gt=0, lt=600)
 
 
 class NoticesConfig(BaseModel):

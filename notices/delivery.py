@@ -9,11 +9,18 @@ Exactly-once is what we aim for and at-most-once is what we guarantee:
   so a claimed row goes straight to WeChat, and marks it sent as soon as WeChat answers.
 * Cancellation (arq on SIGTERM) is made safe: in-flight sends are shielded, their outcome recorded,
   then the job re-raises and arq runs it again for the rows still pending. Nothing is ambiguous.
-* Ambiguous rows exist only after a hard crash (SIGKILL, power loss) between WeChat's answer and our
-  UPDATE: they sit in `sending` past their lease. WeChat template sends carry no idempotency key,
-  so re-sending could deliver twice. Policy: never re-send them; mark them failed with the reason
-  "结果未知" so the report shows them and staff can follow up. At most `claim_size` rows per killed
-  sender can end up this way (the rows in flight at the moment of the kill).
+* Ambiguous rows exist only after a hard crash (SIGKILL, power loss) between claiming a row and
+  recording WeChat's answer: they sit in `sending` past their lease. Every template send carries
+  `client_msg_id` = n{notice}-d{delivery}, and WeChat delivers one message per openid and id within
+  10 minutes. So the sweep puts such a row back to pending (error_code RESUMED_CODE) while its last
+  attempt is younger than `resend_window_seconds` (default 9 minutes), and it is sent again with the
+  same id: delivered once whether or not the lost attempt reached WeChat. A resumed row keeps its
+  `last_attempt_at` (the attempt that may have been delivered) through later claims and transient
+  retries, and the sender checks the window again right before the resend, so the repeat can never
+  leave the dedup window of the first send.
+* Past the window, and for citizens' mini-program subscribe messages (that API has no
+  client_msg_id), the old policy stands: never re-send; mark the row failed "结果未知" so the report
+  shows it and staff can follow up. At most `claim_size` rows per killed sender can end up this way.
 """
 
 from __future__ import annotations
@@ -45,10 +52,22 @@ log = logging.getLogger("dengji.notices")
 SEND_JOB = "notices.delivery.send"
 UNKNOWN_CODE = -2
 UNKNOWN_REASON = "发送结果未知（发送进程中断），为避免重复未自动重发"
+RESUMED_CODE = -3  # pending again after an interrupted send; resent with the same client_msg_id
+RESUMED_REASON = "发送进程中断，以同一防重入编号重发"
 
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def client_msg_id(row: NoticeDelivery) -> str:
+    """Return WeChat's 防重入 id for a delivery: stable across every attempt of that row."""
+    return f"n{row.notice_id}-d{row.id}"
+
+
+def _resendable(cfg: NoticesConfig, row: NoticeDelivery) -> bool:
+    window = timedelta(seconds=cfg.delivery.resend_window_seconds)
+    return row.channel == "oa" and row.last_attempt_at is not None and now() - row.last_attempt_at < window
 
 
 def bucket(ctx: dict, cfg: NoticesConfig) -> TokenBucket:
@@ -119,9 +138,14 @@ async def _claim(notice_id: int, owner: str, limit: int, lease: float) -> list[N
             return []
         ids = random.sample(list(ids), min(limit, len(ids)))  # spread concurrent senders apart
         at = now()
-        claimed = await NoticeDelivery.filter(id__in=ids, status=DeliveryStatus.PENDING).update(
-            status=DeliveryStatus.SENDING, owner=owner, lease_until=at + timedelta(seconds=lease),
-            last_attempt_at=at, attempts=F("attempts") + 1)
+        claim = dict(status=DeliveryStatus.SENDING, owner=owner, lease_until=at + timedelta(seconds=lease),
+                     attempts=F("attempts") + 1)
+        free = NoticeDelivery.filter(id__in=ids, status=DeliveryStatus.PENDING)
+        claimed = await free.filter(Q(error_code__isnull=True) | ~Q(error_code=RESUMED_CODE)).update(
+            last_attempt_at=at, **claim)
+        # A resumed row keeps the time of the attempt that may have reached WeChat: its resend must stay
+        # inside that attempt's dedup window. Each row is claimed by one atomic UPDATE either way.
+        claimed += await free.filter(error_code=RESUMED_CODE).update(**claim)
         if claimed:
             return await NoticeDelivery.filter(owner=owner, status=DeliveryStatus.SENDING)
     return []
@@ -133,16 +157,24 @@ def _backoff(cfg: NoticesConfig, attempts: int) -> float:
 
 
 async def _deliver(ctx: dict, cfg: NoticesConfig, row: NoticeDelivery, message: tuple[dict, str | None]) -> None:
-    result = await messaging.send(ctx, cfg, channel=row.channel, openid=row.openid, data=message[0],
-                                  link=message[1])
     mine = NoticeDelivery.filter(id=row.id, owner=row.owner)
+    resumed = row.error_code == RESUMED_CODE
+    if resumed and not _resendable(cfg, row):
+        # Picked up too late: WeChat may have forgotten the id, so a resend could deliver twice.
+        await mine.update(status=DeliveryStatus.FAILED, lease_until=None, error_code=UNKNOWN_CODE,
+                          error_reason=UNKNOWN_REASON)
+        return
+    result = await messaging.send(ctx, cfg, channel=row.channel, openid=row.openid, data=message[0],
+                                  link=message[1], client_msg_id=client_msg_id(row))
     if result.ok:
         # Keyed on owner, not status: if a sweeper already gave the row up as unknown, the truth wins.
         await mine.update(status=DeliveryStatus.SENT, sent_at=now(), msgid=result.msgid, lease_until=None,
                           error_code=None, error_reason=None)
     elif result.transient and row.attempts < cfg.delivery.max_attempts:
-        await mine.update(status=DeliveryStatus.PENDING, owner=None, lease_until=None, error_code=result.code,
-                          error_reason=result.reason,
+        # A resumed row stays marked so its window keeps counting from the attempt that may have landed.
+        await mine.update(status=DeliveryStatus.PENDING, owner=None, lease_until=None,
+                          error_code=RESUMED_CODE if resumed else result.code,
+                          error_reason=RESUMED_REASON if resumed else result.reason,
                           next_attempt_at=now() + timedelta(seconds=_backoff(cfg, row.attempts)))
     else:
         reason = result.reason if not result.transient else f"{result.reason}（已重试 {row.attempts} 次）"
@@ -212,9 +244,18 @@ async def finish_if_done(notice_id: int) -> bool:
 
 
 async def sweep(ctx: dict) -> dict:
-    """Recover after crashes: give up expired leases, resume sending notices, start due scheduled ones."""
-    expired = await NoticeDelivery.filter(status=DeliveryStatus.SENDING, lease_until__lt=now()).update(
-        status=DeliveryStatus.FAILED, error_code=UNKNOWN_CODE, error_reason=UNKNOWN_REASON)
+    """Recover after crashes: resend or give up expired leases, resume sending notices, start due ones."""
+    cfg = load_config(ctx["settings"])
+    at = now()
+    stuck = NoticeDelivery.filter(status=DeliveryStatus.SENDING, lease_until__lt=at)
+    # Template sends inside WeChat's dedup window go again with the same client_msg_id.
+    resent = await stuck.filter(
+        channel="oa", last_attempt_at__gt=at - timedelta(seconds=cfg.delivery.resend_window_seconds)).update(
+        status=DeliveryStatus.PENDING, owner=None, lease_until=None, next_attempt_at=None,
+        error_code=RESUMED_CODE, error_reason=RESUMED_REASON)
+    expired = await stuck.update(status=DeliveryStatus.FAILED, error_code=UNKNOWN_CODE, error_reason=UNKNOWN_REASON)
+    if resent:
+        log.warning("interrupted notice deliveries resent", extra={"fields": {"count": resent}})
     if expired:
         log.warning("notice deliveries with unknown outcome", extra={"fields": {"count": expired}})
     resumed = 0
@@ -228,7 +269,7 @@ async def sweep(ctx: dict) -> dict:
                               Q(scheduled_at__isnull=True) | Q(scheduled_at__lte=now())).values_list("id", flat=True)
     for notice_id in due:
         await ctx["jobs"].enqueue(EXPAND_JOB, notice_id=notice_id)
-    return {"expired": expired, "resumed": resumed, "started": len(due)}
+    return {"resent": resent, "expired": expired, "resumed": resumed, "started": len(due)}
 
 
 EXPAND_JOB = "notices.notice.expand"

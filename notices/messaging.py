@@ -71,17 +71,26 @@ def _when(notice: dict) -> str:
 
 
 async def send(ctx: dict, cfg: NoticesConfig, *, channel: str, openid: str, data: dict,
-               link: str | None) -> SendResult:
-    """Send one notice message and classify the outcome (never raises for WeChat or network errors)."""
+               link: str | None, client_msg_id: str | None = None) -> SendResult:
+    """Send one notice message and classify the outcome (never raises for WeChat or network errors).
+
+    ``client_msg_id`` is WeChat's 防重入 id for template messages: the same openid and id within
+    10 minutes deliver one message, so a send whose outcome we lost can be repeated safely. The
+    mini-program subscribe message has no such id and ignores it.
+    """
     try:
         if channel == "mp":
             tpl_id = cfg.public_template.template_id
             res = await ctx["mp"].call(
                 lambda c: c.wxa.send_subscribe_message(openid, tpl_id, data, page=link), api="subscribe")
         else:
-            tpl_id = cfg.org_template.template_id
-            res = await ctx["wechat"].call(
-                lambda c: c.message.send_template(openid, tpl_id, data, url=link), api="template")
+            body = {"touser": openid, "template_id": cfg.org_template.template_id, "data": data}
+            if link:
+                body["url"] = link
+            if client_msg_id:
+                body["client_msg_id"] = client_msg_id
+            # wechatpy's send_template has no client_msg_id; post the same body with it ourselves.
+            res = await ctx["wechat"].call(lambda c: c.post("message/template/send", data=body), api="template")
     except WeChatClientException as exc:
         return SendResult(False, is_transient(exc), exc.errcode, error_reason(exc.errcode))
     except OSError as exc:  # requests' errors are OSErrors: the message may or may not have left

@@ -98,6 +98,7 @@ class _Request:
     body: Any
     raw_body: bytes
     appid: str | None = None  # filled in once the access_token is checked
+    deduped: bool = False  # a template send WeChat answered but did not deliver again (client_msg_id)
 
 
 @dataclass
@@ -169,6 +170,10 @@ class FakeWeChat:
         self.qrcodes: list[dict] = []
         self.rate_limit_per_second: float | None = None
         self.latency: float = 0.0
+        # Template sends: (touser, client_msg_id) -> (time.monotonic(), msgid) of the delivered one.
+        self._client_msg_ids: dict[tuple[str, str], tuple[float, int]] = {}
+        self.client_msg_id_window: float = 600.0  # WeChat sends one message per id within 10 minutes
+        self.deduped = 0  # template sends answered ok but not delivered again
 
     def reset(self) -> None:
         """Forget everything (calls, tokens, injected failures, knobs); server keeps running."""
@@ -360,7 +365,7 @@ class FakeWeChat:
             self._check_token(req)
             self._check_rate_limit()
         result = route.handler(req)
-        if route.kind is not None:
+        if route.kind is not None and not req.deduped:
             self._sent[route.kind].append(req.body)
             self._lock.notify_all()
         return result
@@ -531,7 +536,19 @@ class FakeWeChat:
         return self._send_ok()
 
     def _h_template(self, req: _Request) -> dict:
-        return self._h_subscribe(req)
+        result = self._h_subscribe(req)
+        client_msg_id = req.body.get("client_msg_id")
+        if not client_msg_id:
+            return result
+        # 防重入: the same user and client_msg_id within the window get the first answer, not a second message.
+        key, now = (req.body["touser"], str(client_msg_id)), time.monotonic()
+        first = self._client_msg_ids.get(key)
+        if first is not None and now - first[0] < self.client_msg_id_window:
+            self.deduped += 1
+            req.deduped = True
+            return {**result, "msgid": first[1]}
+        self._client_msg_ids[key] = (now, result["msgid"])
+        return result
 
     def _h_custom(self, req: _Request) -> dict:
         body = self._body(req)

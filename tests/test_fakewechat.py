@@ -245,6 +245,39 @@ def test_template_and_custom_messages(fake):
         fake.sent("sms")
 
 
+def test_template_client_msg_id_dedups_within_window(fake):
+    """WeChat's 防重入 id: one message per (touser, client_msg_id) within 10 minutes, same answer again."""
+    client = make_client(fake)
+
+    def send(touser, client_msg_id=None):
+        body = {"touser": touser, "template_id": "tpl-1", "data": DATA}
+        if client_msg_id is not None:
+            body["client_msg_id"] = client_msg_id
+        return client.post("message/template/send", data=body)
+
+    first = send("o1", "n1-d1")
+    again = send("o1", "n1-d1")
+    other_user = send("o2", "n1-d1")
+    no_id = [send("o1"), send("o1")]
+    assert again["errcode"] == 0 and again["msgid"] == first["msgid"]
+    assert other_user["msgid"] != first["msgid"] and no_id[0]["msgid"] != no_id[1]["msgid"]
+    assert [b["touser"] for b in fake.sent("template")] == ["o1", "o2", "o1", "o1"]
+    assert fake.deduped == 1
+    assert len(fake.calls_to("cgi-bin/message/template/send")) == 5  # every request is still recorded
+    fake.fail_openids["o3"] = 43101  # a refused send does not take the id
+    with pytest.raises(WeChatClientException):
+        send("o3", "n1-d3")
+    del fake.fail_openids["o3"]
+    send("o3", "n1-d3")
+    assert len(fake.sent("template", touser="o3")) == 1 and fake.deduped == 1
+    fake.client_msg_id_window = 0.05  # past the window the same id is delivered again
+    time.sleep(0.06)
+    assert send("o1", "n1-d1")["msgid"] != first["msgid"]
+    assert len(fake.sent("template", touser="o1")) == 4 and fake.deduped == 1
+    fake.reset()
+    assert fake.deduped == 0 and fake.client_msg_id_window == 600
+
+
 def test_send_validates_body(fake):
     token = stable_token(fake)["access_token"]
     url = fake.base_url + "cgi-bin/message/subscribe/send"

@@ -104,32 +104,110 @@ async def test_fan_out_twice_concurrently_sends_once(live, client, fake_wechat):
     assert await NoticeDelivery.filter(notice_id=notice["id"]).count() == 20
 
 
-async def test_expired_lease_is_not_resent(live, client, fake_wechat):
-    """A row left in `sending` by a killed worker is reported as unknown, never sent a second time."""
-    _, org, openids = await _org_with_members(client, fake_wechat, 3)
-    publisher = await staff_headers(client, role="publisher")
-    notice = await create_notice(client, publisher, target={"org_ids": [org["id"]]})
+async def _expanded_without_senders(live, client, fake, n: int):
+    """An approved notice expanded into pending rows, with no sender started yet."""
     from models import Notice, NoticeStatus
 
+    _, org, openids = await _org_with_members(client, fake, n)
+    publisher = await staff_headers(client, role="publisher")
+    notice = await create_notice(client, publisher, target={"org_ids": [org["id"]]})
     await Notice.filter(id=notice["id"]).update(status=NoticeStatus.APPROVED)
-    ctx = live.ctx.job_ctx
     await delivery.start(notice["id"])
-    # Expand without senders, then simulate a worker that claimed one row and died.
     async for rows in delivery._recipient_batches(await Notice.get(id=notice["id"]), 100):
         await NoticeDelivery.bulk_create(rows)
     await Notice.filter(id=notice["id"]).update(expanded=True)
-    dead = await NoticeDelivery.filter(notice_id=notice["id"]).order_by("id").first()
-    await NoticeDelivery.filter(id=dead.id).update(status=DeliveryStatus.SENDING, owner="dead:0", attempts=1,
-                                                   lease_until=datetime.now(UTC) + timedelta(seconds=0.3))
-    await delivery.send_pending(ctx, notice["id"])
-    assert len(fake_wechat.sent("template")) == 2
-    assert (await Notice.get(id=notice["id"])).status == NoticeStatus.SENDING  # one still in flight
-    await asyncio.sleep(0.4)
+    rows = await NoticeDelivery.filter(notice_id=notice["id"]).order_by("id")
+    return publisher, notice["id"], rows
+
+
+async def _crash(row: NoticeDelivery, *, attempted_ago: float) -> None:
+    """Leave a row as a SIGKILLed sender does: in `sending`, lease expired."""
+    at = datetime.now(UTC)
+    await NoticeDelivery.filter(id=row.id).update(
+        status=DeliveryStatus.SENDING, owner="dead:0", attempts=1,
+        last_attempt_at=at - timedelta(seconds=attempted_ago), lease_until=at - timedelta(seconds=0.01))
+
+
+def _template_calls(fake, openid: str) -> list:
+    return [c for c in fake.calls_to(TEMPLATE) if c.json["touser"] == openid]
+
+
+async def test_interrupted_send_is_resent_once_with_same_client_msg_id(live, client, fake_wechat):
+    """WeChat got the message, the worker died before recording it: resent with the same id, delivered once."""
+    publisher, notice_id, rows = await _expanded_without_senders(live, client, fake_wechat, 3)
+    ctx = live.ctx.job_ctx
+    cfg = delivery.load_config(ctx["settings"])
+    landed, never = rows[0], rows[1]
+    first = await delivery.messaging.send(ctx, cfg, channel="oa", openid=landed.openid, data={"first": {"value": "x"}},
+                                          link=None, client_msg_id=delivery.client_msg_id(landed))
+    assert first.ok and len(fake_wechat.sent("template", touser=landed.openid)) == 1
+    await _crash(landed, attempted_ago=30)
+    await _crash(never, attempted_ago=30)  # claimed, then killed before the request left
+    result = await delivery.sweep(ctx)  # what the periodic job does after a restart
+    assert (result["resent"], result["expired"]) == (2, 0)
+    await wait_status(live, client, publisher, notice_id)
+
+    for row in rows:
+        assert len(fake_wechat.sent("template", touser=row.openid)) == 1
+        assert {c.json["client_msg_id"] for c in _template_calls(fake_wechat, row.openid)} == {
+            f"n{notice_id}-d{row.id}"}
+    assert len(_template_calls(fake_wechat, landed.openid)) == 2 and fake_wechat.deduped == 1
+    assert len(_template_calls(fake_wechat, never.openid)) == 1
+    done = await NoticeDelivery.get(id=landed.id)
+    assert done.status == DeliveryStatus.SENT and done.msgid == first.msgid and done.error_code is None
+    rep = await report(client, publisher, notice_id)
+    assert rep["totals"]["sent"] == 3 and rep["failures"] == []
+
+
+async def test_stuck_past_resend_window_is_not_resent(live, client, fake_wechat):
+    """Older than the window WeChat may have forgotten the id: reported as unknown, never sent twice."""
+    publisher, notice_id, rows = await _expanded_without_senders(live, client, fake_wechat, 3)
+    ctx = live.ctx.job_ctx
+    await _crash(rows[0], attempted_ago=541)  # default window: 540 s
     assert (await delivery.sweep(ctx))["expired"] == 1
-    await wait_status(live, client, publisher, notice["id"])
-    assert dead.openid not in [b["touser"] for b in fake_wechat.sent("template")]
-    rep = await report(client, publisher, notice["id"])
+    await wait_status(live, client, publisher, notice_id)
+    assert rows[0].openid not in [b["touser"] for b in fake_wechat.sent("template")]
+    assert len(fake_wechat.sent("template")) == 2
+    rep = await report(client, publisher, notice_id)
     assert rep["failures"][0]["code"] == delivery.UNKNOWN_CODE and "结果未知" in rep["failures"][0]["reason"]
+
+
+async def test_resumed_row_rechecks_window_at_resend(live, client, fake_wechat):
+    """Requeued in time but picked up too late, or retried after a transient error: window counts from the crash."""
+    publisher, notice_id, rows = await _expanded_without_senders(live, client, fake_wechat, 3)
+    ctx = {**live.ctx.job_ctx, "jobs": _NoJobs()}
+    await _crash(rows[0], attempted_ago=539.9)
+    await _crash(rows[1], attempted_ago=30)
+    assert (await delivery.sweep(ctx))["resent"] == 2
+    await asyncio.sleep(0.2)  # rows[0] is now past the window
+    fake_wechat.fail_next(TEMPLATE, -1)  # rows[1] or rows[2] is refused once and retried
+    await delivery.send_pending(ctx, notice_id)
+    await asyncio.sleep(0.3)
+    await delivery.send_pending(ctx, notice_id)
+    late, kept = await NoticeDelivery.get(id=rows[0].id), await NoticeDelivery.get(id=rows[1].id)
+    assert late.status == DeliveryStatus.FAILED and late.error_code == delivery.UNKNOWN_CODE
+    assert _template_calls(fake_wechat, rows[0].openid) == []
+    assert kept.status == DeliveryStatus.SENT
+    assert sorted(b["touser"] for b in fake_wechat.sent("template")) == sorted([rows[1].openid, rows[2].openid])
+
+
+async def test_resumed_row_keeps_crash_time_through_retries(live, client, fake_wechat):
+    """A transient error on the resend keeps the row marked, and the next claim keeps the crash time."""
+    _, notice_id, rows = await _expanded_without_senders(live, client, fake_wechat, 1)
+    ctx = {**live.ctx.job_ctx, "jobs": _NoJobs()}
+    await _crash(rows[0], attempted_ago=60)
+    crashed_at = (await NoticeDelivery.get(id=rows[0].id)).last_attempt_at
+    await delivery.sweep(ctx)
+    fake_wechat.fail_next(TEMPLATE, -1)
+    await delivery.send_pending(ctx, notice_id)
+    row = await NoticeDelivery.get(id=rows[0].id)
+    assert row.status == DeliveryStatus.PENDING and row.error_code == delivery.RESUMED_CODE
+    assert row.last_attempt_at == crashed_at and row.attempts == 2
+    await NoticeDelivery.filter(id=row.id).update(next_attempt_at=None)
+    await delivery.send_pending(ctx, notice_id)
+    row = await NoticeDelivery.get(id=rows[0].id)
+    assert row.status == DeliveryStatus.SENT and row.last_attempt_at == crashed_at and row.attempts == 3
+    assert len(fake_wechat.sent("template")) == 1
 
 
 async def test_cancellation_mid_batch_loses_and_duplicates_nothing(live, client, fake_wechat):
