@@ -71,7 +71,7 @@ async def on_subscribe(app, message: BaseMessage) -> str:
 async def on_subscribe_scan(app, message: BaseMessage) -> str:
     scene = message.scene_id or ""
     await service.subscribe(openid=message.source, scene=scene[:64] or None)
-    checked = await flows.check_in(app=app, openid=message.source, scene=scene)
+    checked = await flows.scan(app=app, openid=message.source, scene=scene)
     return f"{app.ctx.bot.text('welcome')}\n\n{checked}"
 
 
@@ -83,7 +83,7 @@ async def on_unsubscribe(app, message: BaseMessage) -> None:
 
 @handles("event:scan")
 async def on_scan(app, message: BaseMessage) -> str:
-    return await flows.check_in(app=app, openid=message.source, scene=message.scene_id or "")
+    return await flows.scan(app=app, openid=message.source, scene=message.scene_id or "")
 
 
 @handles("event:click")

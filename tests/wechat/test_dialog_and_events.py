@@ -141,3 +141,20 @@ async def test_menu_push_command_creates_the_menu_at_wechat(settings, fake_wecha
                                   capture_output=True, text=True, timeout=60)
     assert res.returncode != 0 and "菜单" in res.stderr
     assert len(fake_wechat.calls_to("cgi-bin/menu/create")) == 1
+
+
+async def test_scanning_an_organisation_invitation_joins_it_once(live, wx):
+    from models import OrgMember, OrgType
+    from notices import service as notices_service
+    from notices.config import load_config
+
+    org = await notices_service.create_org(name="示例银行", type=OrgType("bank"), district="主城区",
+                                           business_lines=["mortgage"], tags=[])
+    invite = await notices_service.create_invitation(cfg=load_config(live.ctx.settings), org_id=org.id)
+    data = wx.reply(await wx.post(event_xml("o-bank-1", "SCAN", key=invite["scene"]), "safe"))
+    assert "示例银行" in data["Content"]
+    member = await OrgMember.get(openid="o-bank-1")
+    assert member.channel == "oa" and member.active
+    again = wx.reply(await wx.post(event_xml("o-bank-2", "subscribe", key="qrscene_" + invite["scene"]), "safe"))
+    assert "已被使用" in again["Content"]
+    assert not await OrgMember.exists(openid="o-bank-2")
