@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
-import logging
 import time
 import uuid
 from functools import partial
@@ -17,11 +17,9 @@ from server.core import db, metrics
 from server.core.crypto import PiiCipher
 from server.core.errors import handle_exception
 from server.core.jobs import create_queue
-from server.core.logging import configure_logging, request_id_var
+from server.core.logging import AccessLog, configure_logging, request_id_var
 from server.core.redis import Keys, create_redis
 from server.wechat.client import WeChatGateway
-
-log = logging.getLogger("dengji.http")
 
 # Each domain exposes `bp` (a Blueprint or Blueprint.group) in its views module.
 BLUEPRINT_MODULES = (
@@ -48,6 +46,12 @@ def _import_optional(name: str):
         raise
 
 
+async def _flush_every(access_log: AccessLog, seconds: float) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        access_log.flush()
+
+
 def create_app(settings: Settings | None = None, *, name: str = "dengji") -> Sanic:
     """Build the app; shared resources open once per worker in before_server_start."""
     settings = settings or load_settings()
@@ -65,6 +69,7 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
     app.config.HTTP_AUTO_HEAD = False
     app.config.HTTP_AUTO_OPTIONS = False
     app.ctx.settings = settings
+    access_log = app.ctx.access_log = AccessLog()
 
     app.error_handler.add(Exception, handle_exception)
 
@@ -95,9 +100,12 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
                 await module.setup(app)
         if hasattr(app.ctx.jobs, "start_periodic"):
             app.ctx.jobs.start_periodic()
+        app.ctx.access_log_task = asyncio.create_task(_flush_every(access_log, 0.2))
 
     @app.after_server_stop
     async def close_resources(app: Sanic) -> None:
+        app.ctx.access_log_task.cancel()
+        access_log.flush()
         await app.ctx.jobs.close()
         app.ctx.wechat.close()
         app.ctx.mp.close()
@@ -118,13 +126,11 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
             return
         elapsed = time.perf_counter() - started
         route = request.route.path if request.route else "unmatched"
-        metrics.REQUESTS.labels(request.method, route, response.status).inc()
-        metrics.LATENCY.labels(route).observe(elapsed)
+        metrics.observe(request.method, route, response.status, elapsed)
         response.headers["x-request-id"] = request.ctx.request_id
         # The path only: query strings may carry personal data.
-        log.info("request", extra={"fields": {"method": request.method, "path": request.path,
-                                              "status": response.status,
-                                              "ms": round(elapsed * 1000, 2)}})
+        access_log.write({"msg": "request", "method": request.method, "path": request.path,
+                          "status": response.status, "ms": round(elapsed * 1000, 2)})
 
     @app.get("/metrics")
     async def prometheus(request: Request) -> HTTPResponse:

@@ -13,5 +13,18 @@ JOBS = Counter("dengji_jobs_total", "Background jobs run", ["job", "outcome"])
 WECHAT_CALLS = Counter("dengji_wechat_calls_total", "Outbound WeChat API calls", ["api", "outcome"])
 
 
+_children: dict[tuple, tuple] = {}
+
+
+def observe(method: str, route: str, status: int, seconds: float) -> None:
+    """Count a request and its latency; the labelled children are cached (labels() locks and validates)."""
+    key = (method, route, status)
+    pair = _children.get(key)
+    if pair is None:
+        pair = _children[key] = (REQUESTS.labels(method, route, status), LATENCY.labels(route))
+    pair[0].inc()
+    pair[1].observe(seconds)
+
+
 def render() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST

@@ -153,3 +153,16 @@ def test_development_generates_and_keeps_a_data_key(tmp_path):
 async def test_concurrent_requests_are_served(client):
     results = await asyncio.gather(*(client.get("/healthz") for _ in range(50)))
     assert {r.status_code for r in results} == {200}
+
+
+async def test_access_log_is_structured_with_request_id_and_no_query_string(live, client):
+    import io
+    import json
+
+    live.ctx.access_log.stream = io.StringIO()
+    await client.get("/api/halls?id_number=320102199001011234", headers={"X-Request-ID": "rid-42"})
+    live.ctx.access_log.flush()
+    lines = [json.loads(line) for line in live.ctx.access_log.stream.getvalue().splitlines()]
+    line = next(entry for entry in lines if entry["request_id"] == "rid-42")
+    assert line["path"] == "/api/halls" and line["status"] == 200 and line["ms"] >= 0
+    assert "320102199001011234" not in live.ctx.access_log.stream.getvalue()
