@@ -70,7 +70,8 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
     app.config.HTTP_AUTO_HEAD = False
     app.config.HTTP_AUTO_OPTIONS = False
     app.ctx.settings = settings
-    access_log = app.ctx.access_log = AccessLog()
+    # Request lines are INFO: DENGJI_LOG_LEVEL=WARNING turns them off like any other info log.
+    access_log = app.ctx.access_log = AccessLog(enabled=settings.log_level.upper() in ("DEBUG", "INFO"))
     rid_prefix, rid_counter = uuid.uuid4().hex[:8], itertools.count(1)
 
     app.error_handler.add(Exception, handle_exception)

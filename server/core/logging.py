@@ -55,12 +55,15 @@ class AccessLog:
     cheap request's CPU; lines are buffered here and written by a periodic flush (and at shutdown) instead.
     """
 
-    def __init__(self, stream=None, *, max_lines: int = 256) -> None:
+    def __init__(self, stream=None, *, enabled: bool = True, max_lines: int = 256) -> None:
         self.stream = stream
+        self.enabled = enabled
         self.max_lines = max_lines
         self._lines: list[str] = []
 
     def write(self, fields: dict) -> None:
+        if not self.enabled:
+            return
         fields["ts"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         fields["request_id"] = request_id_var.get()
         self._lines.append(ujson.dumps(fields, ensure_ascii=False))

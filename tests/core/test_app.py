@@ -159,7 +159,7 @@ async def test_access_log_is_structured_with_request_id_and_no_query_string(live
     import io
     import json
 
-    live.ctx.access_log.stream = io.StringIO()
+    live.ctx.access_log.stream, live.ctx.access_log.enabled = io.StringIO(), True
     await client.get("/api/halls?id_number=320102199001011234", headers={"X-Request-ID": "rid-42"})
     live.ctx.access_log.flush()
     lines = [json.loads(line) for line in live.ctx.access_log.stream.getvalue().splitlines()]
