@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from server.progress.service import lookup_for_chat
+
 from . import service
 from .engine import BotReply
 
@@ -19,9 +21,5 @@ async def chat(*, app, user_id: str, text: str, channel: str) -> BotReply:
 
 
 async def progress_text(*, app, openid: str, receipt_no: str) -> str:
-    """Ask the progress domain for a case's status as chat text (a notice while it is unavailable)."""
-    try:
-        from server.progress.service import lookup_for_chat
-    except ImportError:  # the progress domain is not deployed yet
-        return app.ctx.bot.text("progress_unavailable", "办件进度查询暂时不可用，请稍后再试。")
+    """Ask the progress domain for a case's status as chat text."""
     return await lookup_for_chat(app=app, openid=openid, receipt_no=receipt_no)

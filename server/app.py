@@ -34,17 +34,8 @@ BLUEPRINT_MODULES = (
     "notices.views",
 )
 
-# Optional per-domain start-up hooks: `async def setup(app)` run once per worker after core resources.
-SETUP_MODULES = ("server.booking.views", "server.progress.views", "bot.views", "server.wechat.views", "notices.views")
-
-
-def _import_optional(name: str):
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (exc.name == name or name.startswith(exc.name + ".")):
-            return None  # domain not built yet
-        raise
+# Per-domain start-up hooks: `async def setup(app)` run once per worker after core resources.
+SETUP_MODULES = ("server.booking.views", "bot.views", "server.wechat.views", "notices.views")
 
 
 async def _flush_every(access_log: AccessLog, seconds: float) -> None:
@@ -77,9 +68,7 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
     app.error_handler.add(Exception, handle_exception)
 
     for module_name in BLUEPRINT_MODULES:
-        module = _import_optional(module_name)
-        if module is not None:
-            app.blueprint(module.bp)
+        app.blueprint(importlib.import_module(module_name).bp)
 
     @app.before_server_start
     async def open_resources(app: Sanic) -> None:
@@ -98,9 +87,7 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
         app.ctx.jobs = await create_queue(settings, app.ctx.job_ctx)
         app.ctx.job_ctx["jobs"] = app.ctx.jobs
         for module_name in SETUP_MODULES:
-            module = _import_optional(module_name)
-            if module is not None and hasattr(module, "setup"):
-                await module.setup(app)
+            await importlib.import_module(module_name).setup(app)
         if hasattr(app.ctx.jobs, "start_periodic"):
             app.ctx.jobs.start_periodic()
         app.ctx.access_log_task = asyncio.create_task(_flush_every(access_log, 0.2))

@@ -10,7 +10,7 @@ import secrets
 import sys
 
 # Domains add their own sub-commands through `register(subparsers)` in these modules.
-CLI_MODULES = ("bot.cli", "server.booking.cli", "server.progress.cli", "server.wechat.cli", "notices.cli")
+CLI_MODULES = ("bot.cli", "server.progress.cli", "server.wechat.cli", "notices.cli")
 # Modules with `async def seed(settings) -> str` loaded by `dengji db seed`, in order.
 SEED_MODULES = ("server.catalog.seed",)
 
@@ -73,11 +73,7 @@ def cmd_db_seed(args: argparse.Namespace) -> None:
 
     async def run():
         for name in SEED_MODULES:
-            try:
-                module = importlib.import_module(name)
-            except ModuleNotFoundError:
-                continue
-            print(await module.seed(settings))
+            print(await importlib.import_module(name).seed(settings))
         print(await _ensure_admin())
 
     asyncio.run(_with_db(settings, run))
@@ -159,13 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="运行 arq 后台任务进程").set_defaults(func=cmd_worker)
 
     for name in CLI_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

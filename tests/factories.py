@@ -24,11 +24,9 @@ def make_mobile() -> str:
 
 
 async def seed_sample_data(settings) -> None:
-    """Load the shipped sample data (halls, business types, calendar) if the seeder exists."""
-    try:
-        from server.catalog.seed import seed
-    except ModuleNotFoundError:
-        return
+    """Load the shipped sample data (halls, business types, calendar)."""
+    from server.catalog.seed import seed
+
     await seed(settings)
 
 

@@ -65,14 +65,10 @@ def load_job_modules() -> None:
     import importlib
 
     for module in JOB_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not (module == exc.name or module.startswith(exc.name + ".")):
-                raise
+        importlib.import_module(module)
 
 
-# Every domain module that defines jobs; missing ones are skipped while a domain is not built yet.
+# Every domain module that defines jobs.
 JOB_MODULES = (
     "server.booking.scheduled",
     "server.progress.scheduled",

@@ -96,31 +96,26 @@ async def test_menu_clicks_answer_from_data_and_view_is_silent(wx, oracle):
 
 
 async def _expected_check_in(live, oracle, openid: str, scene: str) -> str:
-    try:
-        from server.booking.flows import check_in_by_scan
-    except ImportError:
-        return oracle.text("checkin_unavailable")
+    from server.booking.flows import check_in_by_scan
+
     return await check_in_by_scan(app=live.app, openid=openid, scene=scene)
 
 
 async def test_scan_of_a_hall_code_answers_with_check_in(live, wx, oracle):
     """Contract with booking: check_in_by_scan(app, openid, scene) -> reply text (no booking here)."""
-    data = wx.reply(await wx.post(event_xml("o-scan", "SCAN", key="hall-center"), "safe"))
-    assert data["Content"] and data["Content"] == await _expected_check_in(live, oracle, "o-scan", "hall-center")
-    data = wx.reply(await wx.post(event_xml("o-scan2", "subscribe", key="qrscene_hall-east"), "safe"))
-    expected = await _expected_check_in(live, oracle, "o-scan2", "hall-east")
+    data = wx.reply(await wx.post(event_xml("o-scan", "SCAN", key="hall:center"), "safe"))
+    assert data["Content"] and data["Content"] == await _expected_check_in(live, oracle, "o-scan", "hall:center")
+    data = wx.reply(await wx.post(event_xml("o-scan2", "subscribe", key="qrscene_hall:east"), "safe"))
+    expected = await _expected_check_in(live, oracle, "o-scan2", "hall:east")
     assert data["Content"] == f"{oracle.text('welcome')}\n\n{expected}"
-    assert (await WeChatFollower.get(openid="o-scan2")).scene == "hall-east"
+    assert (await WeChatFollower.get(openid="o-scan2")).scene == "hall:east"
 
 
 async def test_receipt_number_asks_the_progress_domain(live, wx, oracle):
     text = await wx.ask("o-progress", "帮我查一下２０２４－０４２６－０００１２３", "safe")
-    try:
-        from server.progress.service import lookup_for_chat
-    except ImportError:
-        assert text == oracle.text("progress_unavailable")
-    else:
-        assert text == await lookup_for_chat(app=live.app, openid="o-progress", receipt_no="2024-0426-000123")
+    from server.progress.service import lookup_for_chat
+
+    assert text == await lookup_for_chat(app=live.app, openid="o-progress", receipt_no="2024-0426-000123")
 
 
 async def test_menu_push_command_creates_the_menu_at_wechat(settings, fake_wechat, tmp_path):
