@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from tortoise.exceptions import IntegrityError
@@ -99,6 +99,8 @@ class _Cache:
         self.bodies: dict[tuple[str, date], tuple[Catalog, dict[tuple, bytes]]] = {}
         self.generation = 0  # moves on every invalidation, so a read racing one does not store old rows
         self.live = False  # subscribed to the change channel: no Redis round trip per read
+        self.pending: _Batch | None = None  # changes waiting to be announced together
+        self.senders: set[asyncio.Task] = set()
 
     def drop(self, hall_code: str, day: date) -> None:
         self.generation += 1
@@ -171,15 +173,49 @@ def _channel(keys) -> str:
 
 
 async def invalidate(ctx, hall_code: str, day: date) -> None:
-    """Tell every worker that the counters of a hall-day changed (call after commit); this one forgets at once."""
+    """Tell every worker that the counters of a hall-day changed (call after commit); this one forgets at once.
+
+    Changes made at the same moment share one Redis round trip: the first caller opens a batch that is sent
+    on the next turn of the event loop, and every caller waits until its batch is out (so a response never
+    leaves before other workers were told).
+    """
     redis, keys, cache = _resources(ctx)
     cache.drop(hall_code, day)
-    key = _version_key(keys, hall_code, day)
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.incr(key)  # for workers that are not subscribed right now
-        pipe.expire(key, 40 * 86400)
-        pipe.publish(_channel(keys), f"{hall_code}|{day.isoformat()}")
-        await pipe.execute()
+    batch = cache.pending
+    if batch is None:
+        batch = cache.pending = _Batch(asyncio.get_running_loop().create_future())
+        asyncio.get_running_loop().call_soon(_send_batch, redis, keys, cache, batch)
+    batch.changes.add((hall_code, day))
+    await asyncio.shield(batch.sent)
+
+
+@dataclass
+class _Batch:
+    sent: asyncio.Future
+    changes: set = field(default_factory=set)
+
+
+def _send_batch(redis, keys, cache: _Cache, batch: _Batch) -> None:
+    cache.pending = None  # later changes start the next batch
+
+    async def send() -> None:
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                for hall_code, day in sorted(batch.changes):
+                    key = _version_key(keys, hall_code, day)
+                    pipe.incr(key)  # for workers that are not subscribed right now
+                    pipe.expire(key, 40 * 86400)
+                    pipe.publish(_channel(keys), f"{hall_code}|{day.isoformat()}")
+                await pipe.execute()
+        except BaseException as exc:
+            batch.sent.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            batch.sent.set_result(None)
+
+    cache.senders.add(task := asyncio.ensure_future(send()))
+    task.add_done_callback(cache.senders.discard)
 
 
 async def listen(ctx) -> None:

@@ -137,11 +137,9 @@ def _idem(owner: str, key: str | None, body) -> tuple[str, str, str] | None:
 async def book_online(app, *, citizen_id: int, body, idempotency_key: str | None) -> tuple[dict, bool]:
     """Book for a real-name bound citizen through the mini-program."""
     catalog, now = await context(app)
-    citizen = await Citizen.get(id=citizen_id)
-    applicant = service.applicant_from_citizen(citizen)
     booking, created = await service.create(
-        ctx=app.ctx, cipher=app.ctx.cipher, catalog=catalog, now=now, applicant=applicant, choice=_choice(body),
-        channel=BookingChannel.ONLINE, idem=_idem(f"c:{citizen.id}", idempotency_key, body))
+        ctx=app.ctx, cipher=app.ctx.cipher, catalog=catalog, now=now, applicant=service.CitizenRef(citizen_id),
+        choice=_choice(body), channel=BookingChannel.ONLINE, idem=_idem(f"c:{citizen_id}", idempotency_key, body))
     return service.read(app.ctx.cipher, catalog, booking, with_hint=True), created
 
 

@@ -6,6 +6,8 @@ when the version in Redis moves (staff edits bump it); the version is checked at
 
 from __future__ import annotations
 
+import asyncio
+
 import time as _time
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -63,6 +65,8 @@ class Catalog:
     days: dict[date, list[DayEntry]]
     tz: ZoneInfo
     halls_by_id: dict[int, HallInfo] = field(init=False)
+    # A snapshot never changes (an edit loads a new one), so slot lists are computed once per hall-day.
+    _starts: dict[tuple[str, date], list[time]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.halls_by_id = {h.id: h for h in self.halls.values()}
@@ -137,7 +141,15 @@ class Catalog:
         return sessions
 
     def slot_starts(self, hall_code: str, day: date) -> list[time]:
-        """Return the start times of the bookable slots of a hall on a day."""
+        """Return the start times of the bookable slots of a hall on a day (shared: do not modify)."""
+        found = self._starts.get((hall_code, day))
+        if found is None:
+            if len(self._starts) > 10_000:
+                self._starts.clear()
+            found = self._starts[(hall_code, day)] = self._compute_starts(hall_code, day)
+        return found
+
+    def _compute_starts(self, hall_code: str, day: date) -> list[time]:
         step = self.rules.slot_minutes
         starts: list[time] = []
         for begin, end in self.sessions_for(hall_code, day):
@@ -176,10 +188,20 @@ _CHECK_EVERY = 1.0
 
 async def get(app) -> Catalog:
     """Return this worker's catalog snapshot, reloading it when another worker changed the data."""
-    state = app.ctx.__dict__.setdefault("_catalog", {"catalog": None, "version": None, "checked": 0.0})
-    now = _time.monotonic()
-    if state["catalog"] is not None and now - state["checked"] < _CHECK_EVERY:
+    state = app.ctx.__dict__.setdefault("_catalog", {"catalog": None, "version": None, "checked": 0.0,
+                                                     "refresh": None})
+    if state["catalog"] is not None and _time.monotonic() - state["checked"] < _CHECK_EVERY:
         return state["catalog"]
+    # One check at a time: a burst of requests arriving as the snapshot ages shares one Redis read.
+    refresh = state["refresh"]
+    if refresh is None:
+        refresh = state["refresh"] = asyncio.ensure_future(_refresh(app, state))
+        refresh.add_done_callback(lambda _: state.__setitem__("refresh", None))
+    return await asyncio.shield(refresh)
+
+
+async def _refresh(app, state: dict) -> Catalog:
+    now = _time.monotonic()
     version = await app.ctx.redis.get(app.ctx.keys("catalog", "version"))
     if state["catalog"] is None or version != state["version"]:
         state["catalog"] = await load()

@@ -1,6 +1,10 @@
 """Bearer-token sessions in Redis for citizens and staff, and the decorators that guard routes.
 
 Redis stores only a hash of each token, so a copy of Redis does not hold usable credentials.
+
+Each worker also remembers citizen sessions it has seen for up to a minute (never past their expiry), so a
+citizen polling slots and booking costs no Redis read per request. Citizen sessions are never revoked
+before they expire (there is no citizen logout); staff sessions can be, so they are always read from Redis.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from functools import wraps
 
@@ -25,8 +30,28 @@ class Principal:
     openid: str | None = None
 
 
+LOCAL_TTL_SECONDS = 60.0
+_LOCAL_LIMIT = 100_000
+
+
 def _key(app, token: str) -> str:
     return app.ctx.keys("session", hashlib.sha256(token.encode()).hexdigest())
+
+
+def _local(app) -> dict[str, tuple[Principal, float]]:
+    return app.ctx.__dict__.setdefault("_sessions", {})
+
+
+def _remember(app, key: str, principal: Principal, expires_at: float | None) -> None:
+    """Keep a citizen session in this worker until min(a minute, its expiry) from now."""
+    if principal.kind != "citizen" or expires_at is None:
+        return
+    left = min(LOCAL_TTL_SECONDS, expires_at - time.time())
+    if left > 0:
+        local = _local(app)
+        if len(local) >= _LOCAL_LIMIT:
+            local.clear()
+        local[key] = (principal, time.monotonic() + left)
 
 
 async def issue_session(app, principal: Principal) -> str:
@@ -34,12 +59,16 @@ async def issue_session(app, principal: Principal) -> str:
     token = secrets.token_urlsafe(32)
     ttl = (app.ctx.settings.staff_session_ttl_seconds if principal.kind == "staff"
            else app.ctx.settings.citizen_session_ttl_seconds)
-    await app.ctx.redis.set(_key(app, token), json.dumps(principal.__dict__), ex=ttl)
+    key, expires_at = _key(app, token), time.time() + ttl
+    await app.ctx.redis.set(key, json.dumps(principal.__dict__ | {"exp": expires_at}), ex=ttl)
+    _remember(app, key, principal, expires_at)
     return token
 
 
 async def revoke_session(app, token: str) -> None:
-    await app.ctx.redis.delete(_key(app, token))
+    key = _key(app, token)
+    _local(app).pop(key, None)
+    await app.ctx.redis.delete(key)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -52,8 +81,21 @@ async def current_principal(request: Request) -> Principal | None:
     token = bearer_token(request)
     if not token:
         return None
-    raw = await request.app.ctx.redis.get(_key(request.app, token))
-    return Principal(**json.loads(raw)) if raw else None
+    app = request.app
+    key = _key(app, token)
+    hit = _local(app).get(key)
+    if hit is not None:
+        if hit[1] > time.monotonic():
+            return hit[0]
+        _local(app).pop(key, None)
+    raw = await app.ctx.redis.get(key)
+    if not raw:
+        return None
+    data = json.loads(raw)
+    expires_at = data.pop("exp", None)
+    principal = Principal(**data)
+    _remember(app, key, principal, expires_at)
+    return principal
 
 
 def require_citizen(handler):
