@@ -7,7 +7,6 @@ when the version in Redis moves (staff edits bump it); the version is checked at
 from __future__ import annotations
 
 import asyncio
-
 import time as _time
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
