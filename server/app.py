@@ -12,6 +12,7 @@ from functools import partial
 import ujson
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json, raw
+from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 
 from config.settings import Settings, load_settings
 from server.core import db, metrics
@@ -60,6 +61,9 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
     # sanic-ext's automatic HEAD/OPTIONS routes parse every handler's source at start-up (over a second).
     app.config.HTTP_AUTO_HEAD = False
     app.config.HTTP_AUTO_OPTIONS = False
+    # Of Sanic Extensions only the OpenAPI document: the others (dependency injection above all) hook a
+    # signal into every request, and we use none of them.
+    app.extend(extensions=[OpenAPIExtension], built_in_extensions=False)
     app.ctx.settings = settings
     # Request lines are INFO: DENGJI_LOG_LEVEL=WARNING turns them off like any other info log.
     access_log = app.ctx.access_log = AccessLog(enabled=settings.log_level.upper() in ("DEBUG", "INFO"))

@@ -164,6 +164,28 @@ async def _load_counter_ids(cache: _Cache, catalog: Catalog, hall: HallInfo, day
         cache.counter_ids[(hall.code, day, start, str(channel))] = counter
 
 
+async def prepare_window(catalog: Catalog, now: datetime) -> int:
+    """Create the counters of every open hall-day of the booking window that lacks them; return how many.
+
+    Run ahead of each day's release time, so the release rush (everyone booking the new day at once) finds
+    its counters in place instead of creating them in the middle of the burst.
+    """
+    win = window(catalog, now)
+    days = [win.today + timedelta(days=n) for n in range((win.last_day - win.today).days + 1)]
+    have = {(hall, day, start, str(channel)) for hall, day, start, channel in await SlotCounter.filter(
+        date__gte=win.today, date__lte=win.last_day).values_list("hall_code", "date", "start", "channel")}
+    missing = [SlotCounter(hall_code=hall.code, date=day, start=label, channel=channel,
+                           quota=default_quota(hall, channel))
+               for hall in catalog.halls.values() if hall.active
+               for day in days
+               for label in (s.strftime("%H:%M") for s in catalog.slot_starts(hall.code, day))
+               for channel in BookingChannel
+               if (hall.code, day, label, channel.value) not in have]
+    if missing:
+        await SlotCounter.bulk_create(missing, ignore_conflicts=True)
+    return len(missing)
+
+
 def _version_key(keys, hall_code: str, day: date) -> str:
     return keys("booking", "avail", hall_code, day.isoformat())
 

@@ -9,7 +9,7 @@ from arq import Retry
 from wechatpy.exceptions import WeChatClientException
 
 from models import Booking
-from server.booking import clock, messaging, service
+from server.booking import availability, clock, messaging, service
 from server.catalog import service as catalog_service
 from server.core.jobs import job, periodic
 
@@ -87,3 +87,10 @@ async def release_due(ctx: dict) -> int:
     """Release every cancelled place whose delay passed (backs up the per-booking job)."""
     _, now = await _now(ctx)
     return await service.release_due(ctx, now=now)
+
+
+@periodic("booking.counters.prepare", every_seconds=600)
+async def prepare_counters(ctx: dict) -> int:
+    """Keep the slot counters of the whole booking window in place before each day's release rush."""
+    catalog, now = await _now(ctx)
+    return await availability.prepare_window(catalog, now)

@@ -180,11 +180,20 @@ def _pick_day_seq(catalog: Catalog, now: datetime, day: date, rows) -> int:
     used = {seq for _, _, d, seq in rows if d == day and seq is not None}
     free = [n for n in range(1, rules.per_id_per_day + 1) if n not in used]
     if not free:
-        raise Conflict(f"同一身份证号同一天只能预约 {rules.per_id_per_day} 次", code="DAILY_LIMIT")
+        raise _daily_limit(catalog)
     active = sum(1 for status, end, _, _ in rows if status in ACTIVE and end > now)
     if active >= rules.max_active:
-        raise Conflict(f"同时有效的预约不能超过 {rules.max_active} 个，请先办理或取消已有预约", code="ACTIVE_LIMIT")
+        raise _active_limit(catalog)
     return free[0]
+
+
+def _daily_limit(catalog: Catalog) -> AppError:
+    return Conflict(f"同一身份证号同一天只能预约 {catalog.rules.per_id_per_day} 次", code="DAILY_LIMIT")
+
+
+def _active_limit(catalog: Catalog) -> AppError:
+    return Conflict(f"同时有效的预约不能超过 {catalog.rules.max_active} 个，请先办理或取消已有预约",
+                    code="ACTIVE_LIMIT")
 
 
 async def _claim_day_seq(conn, catalog: Catalog, now: datetime, id_hash: str, day: date) -> int:
@@ -301,112 +310,134 @@ async def _replay(owner: str, key: str, digest: str) -> Booking | None:
     return existing
 
 
-# PostgreSQL books in two statements on one pooled connection and no explicit transaction, so no row lock is
-# ever held across a round trip to this process (with 200 clients racing for one slot, that wait is what
-# queues them):
-#   1. one read of everything the rules need: the citizen's real-name binding (for mini-program bookings),
-#      the holder's version and suspension, the person's active bookings and day sequence numbers on that
-#      day, and an earlier booking with the same idempotency key;
-#   2. one statement that bumps the holder's version only if it is still the one read (optimistic per-person
-#      serialisation: a concurrent booking, rebooking or reschedule of the same person makes it retry from 1),
-#      then takes a place by a conditional UPDATE of the counter, then inserts the booking. It runs as one
-#      implicit transaction; the unique indexes on (id_hash, date, day_seq) and (idem_owner, idem_key) stay
-#      the final guard (a violation rolls the whole statement back and the request retries from 1).
-# Both go to asyncpg directly: this is the hottest path of the service, and the ORM's query wrapper cost
-# as much CPU as the statements themselves.
-_PG_NO_CITIZEN = "NULL::varchar, NULL::text, NULL::text, NULL::text"
-_PG_READ = f"""
-WITH who AS (SELECT COALESCE($1::varchar, (SELECT id_hash FROM citizen WHERE id = $6::bigint)) AS id_hash)
-SELECT 'c'::text AS kind, NULL::int AS version, NULL::timestamptz AS suspended_until, NULL::varchar AS status,
-       NULL::timestamptz AS slot_end_at, NULL::date AS date, NULL::int AS day_seq, NULL::bigint AS id,
-       NULL::varchar AS idem_hash, id_hash, name_enc, id_number_enc, mobile_enc
-  FROM citizen WHERE id = $6::bigint
-UNION ALL
-SELECT 'h', version, suspended_until, NULL, NULL, NULL, NULL, NULL, NULL, {_PG_NO_CITIZEN}
-  FROM booking_holder WHERE id_hash = (SELECT id_hash FROM who)
-UNION ALL
-SELECT 'b', NULL, NULL, status, slot_end_at, date, day_seq, id, NULL, {_PG_NO_CITIZEN} FROM booking
- WHERE id_hash = (SELECT id_hash FROM who) AND ((status IN ('pending', 'confirmed') AND slot_end_at > $2)
-                                                OR (date = $3 AND day_seq IS NOT NULL))
-UNION ALL
-SELECT 'i', NULL, NULL, NULL, NULL, NULL, NULL, id, idem_hash, {_PG_NO_CITIZEN} FROM booking
- WHERE idem_owner = $4::varchar AND idem_key = $5::varchar
-"""
-
-_PG_COLUMNS = ("code", "citizen_id", "name_enc", "id_number_enc", "mobile_enc", "agent_credit_code_enc",
-               "hall_code", "business_type", "date", "start", "end", "slot_at", "slot_end_at", "channel", "status",
-               "subscribe", "created_by_staff_id", "idem_owner", "idem_key", "idem_hash", "day_seq")
-_PG_TYPES = ("varchar", "bigint", "text", "text", "text", "text", "varchar", "varchar", "date", "varchar",
-             "varchar", "timestamptz", "timestamptz", "varchar", "varchar", "boolean", "int", "varchar",
-             "varchar", "varchar", "int")
+# PostgreSQL books in one statement (one round trip, no explicit transaction, so no row lock is ever held
+# across a round trip to this process: with 200 clients racing for one slot, that wait is what queues them).
+# Its CTEs, in order:
+#   who     the real name booked for: the citizen's binding (mini-program) or the caller's (hotline);
+#   hv/mine the person's holder row (version, suspension) and the bookings the daily and active limits count;
+#   prior   an earlier booking with the same idempotency key;
+#   verdict everything the rules decide on, returned to Python, which names the rule a refusal breaks;
+#   go      one row only when every rule holds;
+#   h       bumps the holder's version only if it is still the one this statement read (optimistic per-person
+#           serialisation: a concurrent booking, rebooking or reschedule of the same person commits a newer
+#           version, this statement then changes nothing and Python retries it with a fresh snapshot);
+#   c       takes a place by a conditional UPDATE of the counter;
+#   b       inserts the booking.
+# It commits as one implicit transaction. The unique indexes on (id_hash, date, day_seq) and
+# (idem_owner, idem_key) stay the final guard: a violation rolls everything back and the request retries.
+_PG_COLUMNS = ("code", "agent_credit_code_enc", "hall_code", "business_type", "date", "start", "end", "slot_at",
+               "slot_end_at", "channel", "status", "subscribe", "created_by_staff_id", "idem_owner", "idem_key",
+               "idem_hash")
+_PG_TYPES = ("varchar", "text", "varchar", "varchar", "date", "varchar", "varchar", "timestamptz", "timestamptz",
+             "varchar", "varchar", "boolean", "int", "varchar", "varchar", "varchar")
+_PG_FIRST_COLUMN = 14
 _PG_BOOK = f"""
-WITH h AS (
-  INSERT INTO booking_holder AS bh (id_hash, version, created_at, updated_at) VALUES ($1, 1, $2, $2)
-  ON CONFLICT (id_hash) DO UPDATE SET version = bh.version + 1, updated_at = $2 WHERE bh.version = $3
+WITH who AS (
+  SELECT id_hash, name_enc, id_number_enc, mobile_enc FROM citizen WHERE id = $6::bigint AND $1::varchar IS NULL
+  UNION ALL
+  SELECT $1::varchar, $8::text, $9::text, $10::text WHERE $1::varchar IS NOT NULL
+), hv AS (
+  SELECT version, suspended_until FROM booking_holder WHERE id_hash = (SELECT id_hash FROM who)
+), mine AS (
+  SELECT status, slot_end_at, date, day_seq FROM booking
+   WHERE id_hash = (SELECT id_hash FROM who)
+     AND ((status IN ('pending', 'confirmed') AND slot_end_at > $2) OR (date = $3 AND day_seq IS NOT NULL))
+), prior AS (
+  SELECT id, idem_hash FROM booking WHERE idem_owner = $4::varchar AND idem_key = $5::varchar LIMIT 1
+), verdict AS (
+  SELECT (SELECT count(*) FROM who) AS v_found,
+         (SELECT id_hash FROM who) AS v_id_hash,
+         (SELECT suspended_until FROM hv) AS v_suspended_until,
+         (SELECT count(*) FROM mine WHERE status IN ('pending', 'confirmed') AND slot_end_at > $2) AS v_active,
+         (SELECT min(n) FROM generate_series(1, $12::int) AS n
+           WHERE n NOT IN (SELECT day_seq FROM mine WHERE date = $3 AND day_seq IS NOT NULL)) AS v_day_seq,
+         (SELECT id FROM prior) AS v_prior_id,
+         (SELECT idem_hash FROM prior) AS v_prior_hash
+), go AS (
+  SELECT v_id_hash AS id_hash, v_day_seq AS day_seq FROM verdict
+   WHERE v_id_hash IS NOT NULL AND v_prior_id IS NULL AND v_day_seq IS NOT NULL AND v_active < $11::int
+     AND (v_suspended_until IS NULL OR v_suspended_until <= $2)
+), h AS (
+  INSERT INTO booking_holder AS bh (id_hash, version, created_at, updated_at) SELECT id_hash, 1, $13, $13 FROM go
+  ON CONFLICT (id_hash) DO UPDATE SET version = bh.version + 1, updated_at = $13
+   WHERE bh.version = (SELECT version FROM hv)
   RETURNING 1
 ), c AS (
   UPDATE slot_counter SET booked = booked + 1
-   WHERE id = $4 AND booked < quota AND EXISTS (SELECT 1 FROM h)
+   WHERE id = $7 AND booked < quota AND EXISTS (SELECT 1 FROM h)
   RETURNING id
 ), b AS (
-  INSERT INTO booking (id_hash, created_at, updated_at, counter_id, {", ".join(f'"{c}"' for c in _PG_COLUMNS)})
-  SELECT $1, $2, $2, c.id, {", ".join(f"${n}::{t}" for n, t in enumerate(_PG_TYPES, start=5))} FROM c
+  INSERT INTO booking (id_hash, created_at, updated_at, counter_id, day_seq, citizen_id, name_enc, id_number_enc,
+                       mobile_enc, {", ".join(f'"{c}"' for c in _PG_COLUMNS)})
+  SELECT go.id_hash, $13, $13, c.id, go.day_seq, $6::bigint, who.name_enc, who.id_number_enc, who.mobile_enc,
+         {", ".join(f"${n}::{t}" for n, t in enumerate(_PG_TYPES, start=_PG_FIRST_COLUMN))}
+    FROM c, go, who
   RETURNING *
 )
-SELECT EXISTS (SELECT 1 FROM h) AS _held, EXISTS (SELECT 1 FROM c) AS _took, b.*
-  FROM (SELECT 1) AS one LEFT JOIN b ON true
+SELECT verdict.*, EXISTS (SELECT 1 FROM h) AS _held, EXISTS (SELECT 1 FROM c) AS _took, b.*
+  FROM verdict LEFT JOIN b ON true
 """
+_PG_VERDICT = ("v_found", "v_id_hash", "v_suspended_until", "v_active", "v_day_seq", "v_prior_id", "v_prior_hash",
+               "_held", "_took")
 _PG_ATTEMPTS = 25
+
+
+def _refusal(catalog: Catalog, now: datetime, v, digest: str | None) -> AppError | int | None:
+    """Name the rule a refused booking breaks, in the order the rules are documented; an int is a replay."""
+    if not v["v_found"]:
+        return NotFound("账号不存在，请重新登录", code="CITIZEN_NOT_FOUND")
+    if not v["v_id_hash"]:
+        return _not_bound()
+    if v["v_prior_id"] is not None:
+        if v["v_prior_hash"] != digest:
+            return Conflict("该幂等键已用于另一笔不同的预约请求", code="IDEMPOTENCY_KEY_REUSED")
+        return v["v_prior_id"]
+    if v["v_suspended_until"] and v["v_suspended_until"] > now:
+        return _suspension_error(catalog, v["v_suspended_until"])
+    if v["v_day_seq"] is None:
+        return _daily_limit(catalog)
+    if v["v_active"] >= catalog.rules.max_active:
+        return _active_limit(catalog)
+    return None
 
 
 async def _create_pg(db, *, p: _Prepared, catalog: Catalog, now: datetime, applicant: Applicant | CitizenRef,
                      choice: SlotChoice, channel: BookingChannel, staff_id: int | None,
                      idem: tuple[str, str, str] | None) -> tuple[Booking, bool]:
-    owner, key, digest = idem or (None, None, None)
-    citizen_id = applicant.citizen_id if isinstance(applicant, CitizenRef) else None
-    id_hash = applicant.id_hash if isinstance(applicant, Applicant) else None
-    row = replay = None
+    digest = idem[2] if idem else None
+    if isinstance(applicant, CitizenRef):
+        citizen_id, person = applicant.citizen_id, (None, None, None, None)
+        applicant = Applicant("", "", "", "", citizen_id)  # the statement reads the binding itself
+    else:
+        citizen_id = applicant.citizen_id
+        person = (applicant.id_hash, applicant.name_enc, applicant.id_number_enc, applicant.mobile_enc)
+    row = _row(p, applicant, choice, channel, staff_id, idem)
+    rules = catalog.rules
+    replay = None
+    # This is the hottest path of the service: asyncpg directly, as the ORM's wrapper cost as much CPU as
+    # the statement itself.
     async with db.acquire_connection() as conn:
         for _ in range(_PG_ATTEMPTS):
-            found = await conn.fetch(_PG_READ, id_hash, now, p.day, owner, key, citizen_id)
-            version, suspended, mine, replay = 0, None, [], None
-            for r in found:
-                kind = r["kind"]
-                if kind == "b":
-                    mine.append((r["status"], r["slot_end_at"], r["date"], r["day_seq"]))
-                elif kind == "h":
-                    version, suspended = r["version"], r["suspended_until"]
-                elif kind == "c":
-                    if not r["id_hash"]:
-                        raise _not_bound()
-                    applicant = Applicant(r["id_hash"], r["name_enc"], r["id_number_enc"], r["mobile_enc"],
-                                          citizen_id)
-                    id_hash = applicant.id_hash
-                else:  # "i": this idempotency key was used before
-                    if r["idem_hash"] != digest:
-                        raise Conflict("该幂等键已用于另一笔不同的预约请求", code="IDEMPOTENCY_KEY_REUSED")
-                    replay = r["id"]
-            if replay is not None:
-                break  # read it after giving the connection back: holding one while waiting for another deadlocks
-            if id_hash is None:
-                raise NotFound("账号不存在，请重新登录", code="CITIZEN_NOT_FOUND")
-            if suspended and suspended > now:
-                raise _suspension_error(catalog, suspended)
-            if row is None:
-                row = _row(p, applicant, choice, channel, staff_id, idem)
-            row["day_seq"] = _pick_day_seq(catalog, now, p.day, mine)
             try:
-                out = await conn.fetchrow(_PG_BOOK, id_hash, timezone.now(), version, p.counter_id,
-                                          *(row[c] for c in _PG_COLUMNS))
+                out = await conn.fetchrow(_PG_BOOK, person[0], now, p.day, row["idem_owner"], row["idem_key"],
+                                          citizen_id, p.counter_id, *person[1:], rules.max_active,
+                                          rules.per_id_per_day, timezone.now(), *(row[c] for c in _PG_COLUMNS))
             except asyncpg.UniqueViolationError:
                 row["code"] = _new_code()
-                continue  # a racing request of this person or with this key won: the next read decides
+                continue  # a racing request of this person or with this key won: the next attempt decides
             result = dict(out)
-            if not result.pop("_held"):
-                continue  # this person's bookings changed since the read
-            if not result.pop("_took"):
+            verdict = {k: result.pop(k) for k in _PG_VERDICT}
+            if verdict["_took"]:
+                return Booking._init_from_db(**result), True
+            refusal = _refusal(catalog, now, verdict, digest)
+            if isinstance(refusal, AppError):
+                raise refusal
+            if refusal is not None:
+                replay = refusal
+                break  # read it after giving the connection back: holding one while waiting for another deadlocks
+            if verdict["_held"]:
                 raise _slot_full()
-            return Booking._init_from_db(**result), True
+            # Not held: this person's bookings changed since the statement's snapshot; try again.
     if replay is not None:
         return await Booking.get(id=replay), False
     raise Conflict("预约请求过于频繁，请稍后重试", code="BOOKING_BUSY")

@@ -1,8 +1,11 @@
 """Background work: reminders once, no-show sweep and suspension, anti-scalping release, scan check-in."""
 
-from models import Booking, Citizen
+from datetime import timedelta
+
+from models import Booking, Citizen, SlotCounter
 from server.booking import flows, scheduled
-from tests.booking.conftest import at, book, citizen, error_code
+from server.catalog import service as catalog_service
+from tests.booking.conftest import MONDAY, at, book, citizen, error_code
 from tests.factories import staff_headers
 from tests.fakewechat import FakeWeChat
 
@@ -127,3 +130,22 @@ async def test_check_in_by_scanning_the_hall_code(client, live, clock):
     assert "没有有效的预约" in await flows.check_in_by_scan(app=app, openid=openid, scene="hall:east")
     assert "无法识别" in await flows.check_in_by_scan(app=app, openid=openid, scene="menu:foo")
     assert "实名" in await flows.check_in_by_scan(app=app, openid="stranger", scene="hall:center")
+
+
+async def test_counters_of_the_whole_window_are_prepared_before_the_release_rush(client, live, clock):
+    catalog = await catalog_service.get(live.app)
+    created = await scheduled.prepare_counters(live.ctx.job_ctx)
+    # Monday 08:30: the window is Mon 23 – Sun 29; every open hall-day has both channels' counters.
+    expected = sum(len(catalog.slot_starts(h, d)) * 2 for h in catalog.halls
+                   for d in (MONDAY.date() + timedelta(days=n) for n in range(7)))
+    assert created == expected > 0
+    assert await SlotCounter.all().count() == expected
+    assert await scheduled.prepare_counters(live.ctx.job_ctx) == 0
+    row = await SlotCounter.get(hall_code="center", date="2026-11-25", start="09:00", channel="online")
+    assert (row.quota, row.booked) == (catalog.halls["center"].online_quota, 0)
+    headers, _ = await citizen(client)
+    assert (await book(client, headers, date="2026-11-25")).status_code == 201
+    await row.refresh_from_db()
+    assert row.booked == 1
+    slots = (await client.get("/api/halls/center/slots?date=2026-11-25")).json()["slots"]
+    assert slots[0]["remaining"] == catalog.halls["center"].online_quota - 1
