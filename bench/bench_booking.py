@@ -163,6 +163,11 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 def load_main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     out = {}
+    try:  # the client shares a CPU with the database: keep it light
+        import uvloop
+        uvloop.install()
+    except ImportError:
+        pass
 
     async def run() -> None:
         host, port = "127.0.0.1", spec["port"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import itertools
 import time
@@ -43,6 +44,19 @@ async def _flush_every(access_log: AccessLog, seconds: float) -> None:
     while True:
         await asyncio.sleep(seconds)
         access_log.flush()
+
+
+# Requests free almost all their garbage by reference counting; the cyclic collector's passes only pause
+# them. Its full passes over a worker's long-lived objects took 30-40 ms, stalling every request in flight.
+GC_THRESHOLDS = (50_000, 50, 100)
+
+
+def _tune_gc() -> None:
+    """Keep what start-up built (modules, jieba's dictionary, the bot's index) out of the cyclic GC, and run
+    the GC rarely."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def create_app(settings: Settings | None = None, *, name: str = "dengji") -> Sanic:
@@ -95,6 +109,7 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
         if hasattr(app.ctx.jobs, "start_periodic"):
             app.ctx.jobs.start_periodic()
         app.ctx.access_log_task = asyncio.create_task(_flush_every(access_log, 0.2))
+        _tune_gc()
 
     @app.after_server_stop
     async def close_resources(app: Sanic) -> None:

@@ -203,24 +203,29 @@ async def invalidate(ctx, hall_code: str, day: date) -> None:
     """
     redis, keys, cache = _resources(ctx)
     cache.drop(hall_code, day)
+    loop = asyncio.get_running_loop()
     batch = cache.pending
     if batch is None:
-        batch = cache.pending = _Batch(asyncio.get_running_loop().create_future())
-        asyncio.get_running_loop().call_soon(_send_batch, redis, keys, cache, batch)
+        batch = cache.pending = _Batch()
+        loop.call_soon(_send_batch, redis, keys, cache, batch)
     batch.changes.add((hall_code, day))
-    await asyncio.shield(batch.sent)
+    # A future of its own per caller: a cancelled request must not cancel the others' wait.
+    waiter = loop.create_future()
+    batch.waiters.append(waiter)
+    await waiter
 
 
 @dataclass
 class _Batch:
-    sent: asyncio.Future
     changes: set = field(default_factory=set)
+    waiters: list[asyncio.Future] = field(default_factory=list)
 
 
 def _send_batch(redis, keys, cache: _Cache, batch: _Batch) -> None:
     cache.pending = None  # later changes start the next batch
 
     async def send() -> None:
+        error: BaseException | None = None
         try:
             async with redis.pipeline(transaction=False) as pipe:
                 for hall_code, day in sorted(batch.changes):
@@ -229,12 +234,15 @@ def _send_batch(redis, keys, cache: _Cache, batch: _Batch) -> None:
                     pipe.expire(key, 40 * 86400)
                     pipe.publish(_channel(keys), f"{hall_code}|{day.isoformat()}")
                 await pipe.execute()
-        except BaseException as exc:
-            batch.sent.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-        else:
-            batch.sent.set_result(None)
+        except Exception as exc:
+            error = exc
+        for waiter in batch.waiters:
+            if waiter.done():
+                continue  # its request was cancelled
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
 
     cache.senders.add(task := asyncio.ensure_future(send()))
     task.add_done_callback(cache.senders.discard)
