@@ -7,6 +7,8 @@ import json
 import re
 from typing import Any
 
+from server.core.redis import apply
+
 from .engine import Bot, BotReply
 from .normalize import normalize, strip_punct
 
@@ -38,9 +40,14 @@ class Dialog:
     def _key(self, user_id: str) -> str:
         return f"{self.prefix}{user_id}"
 
-    async def reply(self, user_id: str, text: str) -> BotReply:
+    async def reply(self, user_id: str, text: str, writes: list | None = None) -> BotReply:
+        """Answer with the user's context. Context changes are appended to `writes` (Redis commands as
+        (method, args, kwargs)) for the caller to send with its own; without a list they are sent here."""
+        own = writes is None
+        writes = [] if own else writes
         key = self._key(user_id)
         n = parse_pick(text)
+        reply = None
         if n is not None:
             raw = await self.redis.get(key)
             if raw is not None:
@@ -48,14 +55,19 @@ class Dialog:
                 ids = ctx.get("suggest") or []
                 if 1 <= n <= len(ids):
                     # Keep the list: users often read several of the options.
-                    await self.redis.expire(key, self.ttl)
-                    return self.bot.pick(ids[n - 1])
-        reply = self.bot.answer(text)
-        if reply.kind == "suggest":
-            ctx = {"suggest": [c[0] for c in reply.candidates]}
-            await self.redis.set(key, json.dumps(ctx), ex=self.ttl)
-        elif n is None:
-            # A new question ends the old suggestion list, so a later "2"
-            # cannot pick from a list the user no longer sees.
-            await self.redis.delete(key)
+                    writes.append(("expire", (key, self.ttl), {}))
+                    reply = self.bot.pick(ids[n - 1])
+        if reply is None:
+            reply = self.bot.answer(text)
+            if reply.kind == "suggest":
+                ctx = {"suggest": [c[0] for c in reply.candidates]}
+                writes.append(("set", (key, json.dumps(ctx)), {"ex": self.ttl}))
+            elif n is None:
+                # A new question ends the old suggestion list, so a later "2"
+                # cannot pick from a list the user no longer sees.
+                writes.append(("delete", (key,), {}))
+        if own and writes:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                apply(pipe, writes)
+                await pipe.execute()
         return reply

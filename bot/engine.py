@@ -13,7 +13,7 @@ import re
 import tempfile
 import threading
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,8 @@ SEP_BASE = 0.45
 # 1/SEP_GAIN_COV, over the runner-up counts as fully separated.
 SEP_GAIN_RANK = 4.0
 SEP_GAIN_COV = 5.0
+# Distinct message texts whose replies a snapshot keeps (the cache starts over when full).
+ANSWER_CACHE_SIZE = 20_000
 # Share of normalised BM25 in the ranking (the rest is coverage).
 RANK_BM25_SHARE = 0.3
 
@@ -182,6 +184,9 @@ class _Index:
 
     def __init__(self, data_dir: Path):
         self.data_dir = data_dir
+        # Replies by exact message text: people ask the same few questions over and over. It belongs to the
+        # snapshot, so a reload starts with an empty one.
+        self.answers: dict[str, BotReply] = {}
         self.entries = load_entries(data_dir / "kb.yaml")
         self.by_id = {e.id: e for e in self.entries}
 
@@ -392,6 +397,15 @@ class Bot:
 
     def answer(self, text: str) -> BotReply:
         idx = self._index  # read once: a concurrent reload cannot mix versions
+        known = idx.answers.get(text)
+        if known is None:
+            known = self._answer(idx, text)
+            if len(idx.answers) >= ANSWER_CACHE_SIZE:
+                idx.answers.clear()
+            idx.answers[text] = known
+        return replace(known)  # a copy: callers may fill in details (a case's live status)
+
+    def _answer(self, idx: _Index, text: str) -> BotReply:
         norm = normalize(text or "")
         compact = strip_punct(norm).replace(" ", "")
         if not compact:

@@ -21,6 +21,7 @@ from tortoise.functions import Count
 
 from config.settings import Settings
 from models.bot import BotFeedback, BotMiss
+from server.core import redis as redis_writes
 from server.core.errors import Conflict, NotFound, Unprocessable
 
 from . import kb
@@ -142,12 +143,16 @@ async def ask(*, app, user_id: str, text: str, channel: str) -> BotReply:
             return BotReply(kind="feedback", text=bot.text(key, "感谢您的反馈！"), entry_id=last["entry_id"])
     if len(text or "") > max_length(bot):
         return BotReply(kind="rejected", text=bot.text("too_long", "您的消息太长了，请精简后再发送。"))
-    reply = await app.ctx.dialog.reply(user_id, text)
+    writes: list = []
+    reply = await app.ctx.dialog.reply(user_id, text, writes)
     if reply.kind == "answer" and reply.entry_id:
-        await redis.set(_last_key(app, user_id), json.dumps({"entry_id": reply.entry_id, "question": text[:255]}),
-                        ex=LAST_ANSWER_TTL)
+        writes.append(("set", (_last_key(app, user_id), json.dumps({"entry_id": reply.entry_id,
+                                                                     "question": text[:255]})),
+                       {"ex": LAST_ANSWER_TTL}))
     else:
-        await redis.delete(_last_key(app, user_id))
+        writes.append(("delete", (_last_key(app, user_id),), {}))
+    # One round trip for the dialog and last-answer changes, or none when the WeChat reply carries them.
+    await redis_writes.write(redis, writes)
     if reply.kind in MISS_KINDS:
         await record_miss(question=text, kind=reply.kind, score=reply.score)
     return reply

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextvars
+
 import redis.asyncio as aioredis
 
 from config.settings import Settings
@@ -31,3 +33,52 @@ class Keys:
 
     def __call__(self, *parts: object) -> str:
         return self.prefix + ":".join(str(p) for p in parts)
+
+
+# ───────────────────────── writes sent together ─────────────────────────
+
+# A Redis command to send later: (method name of the client, args, kwargs), e.g. ("set", (key, value), {"ex": 60}).
+Write = tuple[str, tuple, dict]
+
+
+class WriteBatch:
+    """Writes a request makes to Redis, sent in one round trip together with its final write.
+
+    A request that must write Redis once at its end anyway (the WeChat dedup stores its reply) opens a
+    batch; code deeper down hands its writes to `write()`, which adds them to the open batch instead of
+    making a round trip of its own. Once the batch is sent it is closed, and later writes go out at once.
+    """
+
+    def __init__(self) -> None:
+        self.ops: list[Write] = []
+        self.open = True
+
+
+_batch: contextvars.ContextVar[WriteBatch | None] = contextvars.ContextVar("redis_write_batch", default=None)
+
+
+def open_batch() -> tuple[WriteBatch, contextvars.Token]:
+    batch = WriteBatch()
+    return batch, _batch.set(batch)
+
+
+def close_batch(token: contextvars.Token) -> None:
+    _batch.reset(token)
+
+
+def apply(pipe, ops: list[Write]) -> None:
+    for method, args, kwargs in ops:
+        getattr(pipe, method)(*args, **kwargs)
+
+
+async def write(redis, ops: list[Write]) -> None:
+    """Send writes with the current request's open batch, or now in one pipeline when there is none."""
+    if not ops:
+        return
+    batch = _batch.get()
+    if batch is not None and batch.open:
+        batch.ops.extend(ops)
+        return
+    async with redis.pipeline(transaction=False) as pipe:
+        apply(pipe, ops)
+        await pipe.execute()

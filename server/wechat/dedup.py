@@ -3,6 +3,9 @@
 WeChat re-sends a push it got no answer for within 5 s (up to three times, same MsgId). The first
 delivery claims the key with SET NX and stores the rendered reply; a retry returns that reply, and a
 retry arriving while the first is still working waits briefly for it.
+
+Storing the reply is a write the first delivery makes anyway, so the Redis writes of its handling (the
+bot's dialog context, its last answer) ride along in the same round trip: two round trips per message.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from wechatpy.messages import BaseMessage
+
+from server.core.redis import apply, close_batch, open_batch
 
 PENDING = "\x00pending"
 # A retry comes within ~15 s of the first delivery; keep replies well beyond that.
@@ -37,12 +42,20 @@ async def once(redis, key: str, produce: Callable[[], Awaitable[str]], *,
     delay = 0.005
     while True:
         if await redis.set(key, PENDING, nx=True, ex=ttl):
+            batch, token = open_batch()
             try:
                 value = await produce()
             except BaseException:
+                batch.open = False
                 await redis.delete(key)  # let WeChat's retry try again
                 raise
-            await redis.set(key, value, ex=ttl)
+            finally:
+                close_batch(token)
+            batch.open = False  # work still running (a late answer) writes on its own from here on
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.set(key, value, ex=ttl)
+                apply(pipe, batch.ops)
+                await pipe.execute()
             return value
         value = await redis.get(key)
         if value is not None and value != PENDING:
