@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from wechatpy import parse_message
-from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.messages import BaseMessage
 from wechatpy.replies import TextReply
@@ -20,6 +19,7 @@ from wechatpy.utils import check_signature
 
 from config.settings import Settings
 from server.core.errors import AppError, BadRequest, Forbidden, ServiceUnavailable
+from server.wechat import cipher
 
 # Messages from WeChat are a few KB at most; anything bigger is not from WeChat.
 MAX_BODY_BYTES = 64 * 1024
@@ -41,14 +41,14 @@ class Endpoint:
 
     token: str
     appid: str
-    crypto: WeChatCrypto | None
+    crypto: cipher.MessageCipher | None
     max_skew: int = MAX_CLOCK_SKEW_SECONDS
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Endpoint:
         token = settings.wechat_token.get_secret_value()
         aes_key = settings.wechat_aes_key.get_secret_value()
-        crypto = WeChatCrypto(token, aes_key, settings.wechat_appid) if token and aes_key else None
+        crypto = cipher.MessageCipher(token, aes_key, settings.wechat_appid) if token and aes_key else None
         return cls(token=token, appid=settings.wechat_appid, crypto=crypto)
 
 
@@ -102,11 +102,11 @@ def decode(endpoint: Endpoint, query, body: bytes) -> Inbound:
         if endpoint.crypto is None:
             raise BadRequest("未配置消息加解密密钥", code="WECHAT_AES_NOT_CONFIGURED")
         try:
-            xml = endpoint.crypto.decrypt_message(body, _arg(query, "msg_signature"), _arg(query, "timestamp"),
-                                                  _arg(query, "nonce"))
-        except InvalidSignatureException as exc:
+            xml = endpoint.crypto.decrypt(body, _arg(query, "msg_signature"), _arg(query, "timestamp"),
+                                          _arg(query, "nonce"))
+        except cipher.BadSignature as exc:
             raise BadSignature() from exc
-        except Exception as exc:  # malformed envelope, tampered ciphertext, padding or appid mismatch
+        except cipher.BadCiphertext as exc:  # malformed envelope, tampered ciphertext, padding or appid mismatch
             raise Forbidden("微信消息解密失败", code="WECHAT_BAD_CIPHERTEXT") from exc
     try:
         message = parse_message(xml)
@@ -128,4 +128,4 @@ def encode(endpoint: Endpoint, inbound: Inbound, reply_xml: str) -> str:
     """Encrypt a rendered reply when the push came encrypted; "success" is sent as is."""
     if reply_xml == "success" or not inbound.encrypted or endpoint.crypto is None:
         return reply_xml
-    return endpoint.crypto.encrypt_message(reply_xml, inbound.nonce, str(int(time.time())))
+    return endpoint.crypto.encrypt(reply_xml, inbound.nonce, str(int(time.time())))
