@@ -60,3 +60,37 @@ def test_refuses_wrong_signature_other_account_tampering_and_dtds():
             ours.decrypt(body, signature, TS, NONCE)
     with pytest.raises(BadCiphertext):  # not base64
         ours.decrypt(envelope_of("%%%"), ours.signature(TS, NONCE, "%%%"), TS, NONCE)
+
+
+@pytest.mark.parametrize("xml", [
+    "<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUserName><![CDATA[o-1]]></FromUserName>"
+    "<CreateTime>1700000000</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+    "<Content><![CDATA[  二手房 过户\n要带什么 ]]></Content><MsgId>1234567890123456</MsgId></xml>",
+    "<xml><ToUserName>gh</ToUserName><FromUserName>o-2</FromUserName><CreateTime>1</CreateTime>"
+    "<MsgType>TEXT</MsgType><Content>a &amp; b &lt;c&gt;</Content><MsgId>9</MsgId></xml>",
+    "<xml><ToUserName>gh</ToUserName><FromUserName>o-3</FromUserName><CreateTime>1</CreateTime>"
+    "<MsgType>location</MsgType><Location_X>23.1</Location_X><Location_Y>113.3</Location_Y><Scale>20</Scale>"
+    "<Label></Label><MsgId>10</MsgId></xml>",
+    "<xml><ToUserName>gh</ToUserName><FromUserName>o-4</FromUserName><CreateTime>1</CreateTime>"
+    "<MsgType>voice</MsgType><MediaId>m</MediaId><Format>amr</Format><Recognition>你好</Recognition>"
+    "<MsgId>11</MsgId></xml>",
+])
+def test_flat_messages_parse_as_wechatpy_parses_them(xml):
+    from wechatpy import parse_message
+
+    from server.wechat.protocol import _parse_plain_message
+
+    ours, theirs = _parse_plain_message(xml), parse_message(xml)
+    assert type(ours) is type(theirs)
+    assert ours._data == theirs._data
+    assert (ours.source, ours.id, getattr(ours, "content", None)) == (theirs.source, theirs.id,
+                                                                       getattr(theirs, "content", None))
+
+
+def test_events_and_nested_messages_are_left_to_wechatpy():
+    from server.wechat.protocol import _parse_plain_message
+
+    assert _parse_plain_message("<xml><FromUserName>o</FromUserName><MsgType>event</MsgType>"
+                                "<Event>subscribe</Event></xml>") is None
+    assert _parse_plain_message("<xml><FromUserName>o</FromUserName><MsgType>text</MsgType>"
+                                "<Nested><A>1</A></Nested></xml>") is None
