@@ -10,11 +10,13 @@ import asyncio
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from redis.exceptions import ResponseError
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.functions import Count
@@ -154,7 +156,7 @@ async def ask(*, app, user_id: str, text: str, channel: str) -> BotReply:
     # One round trip for the dialog and last-answer changes, or none when the WeChat reply carries them.
     await redis_writes.write(redis, writes)
     if reply.kind in MISS_KINDS:
-        await record_miss(question=text, kind=reply.kind, score=reply.score)
+        await record_miss(redis=redis, keys=app.ctx.keys, question=text, kind=reply.kind, score=reply.score)
     return reply
 
 
@@ -166,23 +168,71 @@ def miss_key(question: str) -> str:
     return strip_punct(normalize(question or ""))[:255]
 
 
-async def record_miss(*, question: str, kind: str, score: float) -> None:
-    """Count a question the bot could not answer confidently (upsert, safe under concurrency)."""
+# Misses are counted in Redis, where counting rides along with the reply's other writes (no database
+# write while someone waits for an answer), and moved into the database by `flush_misses`: every minute
+# (job bot.misses.flush) and before staff read them.
+def _miss_keys(keys) -> tuple[str, str]:
+    return keys("bot", "misses", "count"), keys("bot", "misses", "last")
+
+
+async def record_miss(*, redis, keys, question: str, kind: str, score: float) -> None:
+    """Count a question the bot could not answer confidently."""
     q = miss_key(question)
     if not q:
         return
-    now = datetime.now(UTC)
-    changes = dict(count=F("count") + 1, last_seen=now, last_kind=kind, last_score=score)
-    if await BotMiss.filter(question=q).update(**changes):
+    count_key, last_key = _miss_keys(keys)
+    last = json.dumps({"kind": kind, "score": score, "at": datetime.now(UTC).isoformat()})
+    await redis_writes.write(redis, [("hincrby", (count_key, q, 1), {}), ("hset", (last_key, q, last), {})])
+
+
+async def flush_misses(*, redis, keys) -> int:
+    """Move the miss counts gathered in Redis into the database; return how many questions changed."""
+    taken = []
+    for key in _miss_keys(keys):
+        # RENAME is atomic: counts arriving from now on start a new hash, none is lost or counted twice.
+        grabbed = f"{key}:flushing:{uuid.uuid4().hex}"
+        try:
+            await redis.rename(key, grabbed)
+        except ResponseError:  # nothing gathered since the last flush
+            grabbed = None
+        taken.append(grabbed)
+    counts = {q: int(n) for q, n in (await redis.hgetall(taken[0])).items()} if taken[0] else {}
+    lasts = {q: json.loads(v) for q, v in (await redis.hgetall(taken[1])).items()} if taken[1] else {}
+    try:
+        for q in counts.keys() | lasts.keys():
+            await _store_miss(q, counts.get(q, 0), lasts.get(q))
+    except Exception:
+        # Put the counts back for the next flush rather than lose them.
+        count_key, last_key = _miss_keys(keys)
+        async with redis.pipeline(transaction=False) as pipe:
+            for q, n in counts.items():
+                pipe.hincrby(count_key, q, n)
+            for q, v in lasts.items():
+                pipe.hsetnx(last_key, q, json.dumps(v))
+            await pipe.execute()
+        raise
+    finally:
+        if any(taken):
+            await redis.delete(*[k for k in taken if k])
+    return len(counts.keys() | lasts.keys())
+
+
+async def _store_miss(question: str, n: int, last: dict | None) -> None:
+    last = last or {"kind": "fallback", "score": 0.0, "at": datetime.now(UTC).isoformat()}
+    seen = datetime.fromisoformat(last["at"])
+    changes = dict(count=F("count") + n, last_seen=seen, last_kind=last["kind"], last_score=last["score"])
+    if await BotMiss.filter(question=question).update(**changes):
         return
     try:
-        await BotMiss.create(question=q, count=1, last_seen=now, last_kind=kind, last_score=score)
-    except IntegrityError:  # another request created it in between
-        await BotMiss.filter(question=q).update(**changes)
+        await BotMiss.create(question=question, count=n, last_seen=seen, last_kind=last["kind"],
+                             last_score=last["score"])
+    except IntegrityError:  # another flush created it in between
+        await BotMiss.filter(question=question).update(**changes)
 
 
-async def get_all_misses(*, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-    """Return logged misses, most frequent first."""
+async def get_all_misses(*, redis, keys, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    """Return logged misses, most frequent first (counts gathered so far included)."""
+    await flush_misses(redis=redis, keys=keys)
     rows = await BotMiss.all().order_by("-count", "-last_seen").offset(offset).limit(limit)
     return [{"question": m.question, "count": m.count, "last_kind": m.last_kind,
              "last_score": m.last_score, "first_seen": m.first_seen.isoformat(),

@@ -84,7 +84,8 @@ async def reload(request: Request):
 async def misses(request: Request):
     """Questions the bot could not answer well, most frequent first."""
     query = parse_query(request, MissQuery)
-    return json({"items": await service.get_all_misses(limit=query.limit, offset=query.offset)})
+    return json({"items": await service.get_all_misses(redis=request.app.ctx.redis, keys=request.app.ctx.keys,
+                                                       limit=query.limit, offset=query.offset)})
 
 
 @staff.get("/feedback")

@@ -73,6 +73,7 @@ JOB_MODULES = (
     "server.booking.scheduled",
     "server.progress.scheduled",
     "notices.jobs",
+    "bot.scheduled",
 )
 
 

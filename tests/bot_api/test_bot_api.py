@@ -59,12 +59,20 @@ async def test_misses_are_counted_and_sorted(client, wx, oracle):
     assert (await client.get("/api/staff/bot/misses?limit=0", headers=headers)).status_code == 422
 
 
-async def test_concurrent_misses_upsert_to_one_row(live, wx):
-    await asyncio.gather(*[wx.ask(f"o-m{i}", "火星上能办房产证吗") for i in range(12)])
+async def test_concurrent_misses_and_flushes_count_each_miss_once(live, wx):
+    from bot import service
     from models.bot import BotMiss
 
+    def flush():
+        return service.flush_misses(redis=live.ctx.redis, keys=live.ctx.keys)
+
+    await asyncio.gather(*[wx.ask(f"o-m{i}", "火星上能办房产证吗") for i in range(12)],
+                         *[flush() for _ in range(4)])
+    await asyncio.gather(*[wx.ask(f"o-n{i}", "火星上能办房产证吗") for i in range(5)], flush(), flush())
+    await flush()
     rows = await BotMiss.filter(question__contains="火星")
-    assert len(rows) == 1 and rows[0].count == 12
+    assert len(rows) == 1 and rows[0].count == 17 and rows[0].last_kind == "fallback"
+    assert await flush() == 0  # nothing left behind in Redis
 
 
 async def test_kb_edit_then_reload_takes_effect(live, client, wx, oracle, settings):
