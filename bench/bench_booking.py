@@ -298,6 +298,7 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=50, help="concurrent connections for reads")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--bursts", type=int, default=5, help="measured bursts per scenario (fresh citizens each)")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin server and load process to separate CPUs")
     ap.add_argument("--bare", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--load", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -332,7 +333,7 @@ def main() -> None:
         try:
             plan = asyncio.run(_prepare_db(settings))
             # One worker runs in a single process (no Sanic manager process), like the bare baseline.
-            pin = args.workers == 1 and (os.cpu_count() or 1) >= 2
+            pin = not args.no_pin and args.workers == 1 and (os.cpu_count() or 1) >= 2
             server_cpu = ["taskset", "-c", "0"] if pin else []
             load_cpu = ["taskset", "-c", "1"] if pin else []
             procs.append(subprocess.Popen([*server_cpu, str(REPO / ".venv/bin/dengji"), "serve", "--port", str(port),
