@@ -29,8 +29,12 @@ MESSAGES = ["", "a", "x" * 11, "x" * 12, "x" * 13, "y" * 43, "y" * 44, "二手�
 
 @pytest.mark.parametrize("message", MESSAGES)
 def test_reads_what_wechatpy_writes(message):
-    encrypt, signature = parts(WeChatCrypto(TOKEN, AES_KEY, APPID).encrypt_message(message, NONCE, TS))
-    assert MessageCipher(TOKEN, AES_KEY, APPID).decrypt(envelope_of(encrypt), signature, TS, NONCE) == message
+    envelope = WeChatCrypto(TOKEN, AES_KEY, APPID).encrypt_message(message, NONCE, TS)
+    encrypt, signature = parts(envelope)
+    ours = MessageCipher(TOKEN, AES_KEY, APPID)
+    assert ours.decrypt(envelope_of(encrypt), signature, TS, NONCE) == message
+    assert ours.decrypt(envelope, signature, TS, NONCE) == message  # wechatpy's own envelope layout
+    assert ours.decrypt(b'<?xml version="1.0"?>\n' + envelope_of(encrypt), signature, TS, NONCE) == message
 
 
 @pytest.mark.parametrize("message", MESSAGES)
