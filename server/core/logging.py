@@ -2,15 +2,54 @@
 
 from __future__ import annotations
 
-import contextvars
+import itertools
 import json
 import logging
+import os
 import sys
 import time
+import uuid
 
 import ujson
+from sanic import Request
 
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+def current_request_id() -> str:
+    """The id of the request being handled in this task (log lines of background work spawned by a
+    request carry it too), or "-" outside any request."""
+    request = Request._current.get(None)
+    return getattr(request, "request_id", "-") if request is not None else "-"
+
+
+class DengjiRequest(Request):
+    """Sanic's request plus its start time and a cheap id, set without a middleware.
+
+    The id is the client's X-Request-ID (at most 64 characters) or a per-process random prefix plus a
+    counter: unique like a uuid4, without a urandom syscall per request.
+    """
+
+    __slots__ = ("started", "_request_id")
+    _prefix: tuple[int, str] | None = None
+    _counter = itertools.count(1)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.started = time.perf_counter()
+        self._request_id: str | None = None
+
+    @property
+    def request_id(self) -> str:
+        if self._request_id is None:
+            given = self.headers.get("x-request-id")
+            self._request_id = given[:64] if given else f"{self._process_prefix()}{next(self._counter):024x}"
+        return self._request_id
+
+    @classmethod
+    def _process_prefix(cls) -> str:
+        pid = os.getpid()  # a forked worker must not share its parent's prefix
+        if cls._prefix is None or cls._prefix[0] != pid:
+            cls._prefix = (pid, uuid.uuid4().hex[:8])
+        return cls._prefix[1]
 
 
 class JsonFormatter(logging.Formatter):
@@ -21,7 +60,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
-            "request_id": request_id_var.get(),
+            "request_id": current_request_id(),
         }
         extra = getattr(record, "fields", None)
         if extra:
@@ -35,7 +74,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         extra = getattr(record, "fields", None)
-        return f"{base} request_id={request_id_var.get()}" + (f" {extra}" if extra else "")
+        return f"{base} request_id={current_request_id()}" + (f" {extra}" if extra else "")
 
 
 def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
@@ -65,7 +104,6 @@ class AccessLog:
         if not self.enabled:
             return
         fields["ts"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        fields["request_id"] = request_id_var.get()
         self._lines.append(ujson.dumps(fields, ensure_ascii=False))
         if len(self._lines) >= self.max_lines:
             self.flush()
