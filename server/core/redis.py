@@ -66,6 +66,17 @@ def close_batch(token: contextvars.Token) -> None:
     _batch.reset(token)
 
 
+def argv(op: Write) -> list:
+    """A write as the Redis command it stands for (for sending from a Lua script)."""
+    method, args, kwargs = op
+    command = [{"delete": "DEL"}.get(method, method.upper()), *args]
+    for name, value in kwargs.items():
+        if name != "ex":
+            raise ValueError(f"unsupported option {name!r} in a batched Redis write")
+        command += ["EX", value]
+    return command
+
+
 def apply(pipe, ops: list[Write]) -> None:
     for method, args, kwargs in ops:
         getattr(pipe, method)(*args, **kwargs)
@@ -82,3 +93,4 @@ async def write(redis, ops: list[Write]) -> None:
     async with redis.pipeline(transaction=False) as pipe:
         apply(pipe, ops)
         await pipe.execute()
+

@@ -5,7 +5,13 @@ delivery claims the key with SET NX and stores the rendered reply; a retry retur
 retry arriving while the first is still working waits briefly for it.
 
 Storing the reply is a write the first delivery makes anyway, so the Redis writes of its handling (the
-bot's dialog context, its last answer) ride along in the same round trip: two round trips per message.
+bot's dialog context, its last answer, miss counts) ride along in the same round trip: two round trips
+per message.
+
+A plain question to the bot has no side effect but those Redis writes, so it needs no claim up front:
+`commit` stores its reply and applies its writes in one Lua script, only if no other delivery stored a
+reply first (which it returns instead). Such a message costs one round trip; concurrent duplicates both
+compute the same answer and exactly one of them commits it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 from wechatpy.messages import BaseMessage
 
-from server.core.redis import apply, close_batch, open_batch
+from server.core.redis import WriteBatch, apply, argv, close_batch, open_batch
 
 PENDING = "\x00pending"
 # A retry comes within ~15 s of the first delivery; keep replies well beyond that.
@@ -65,3 +71,41 @@ async def once(redis, key: str, produce: Callable[[], Awaitable[str]], *,
         # value None: the first delivery failed and released the key; loop to claim it.
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.1)
+
+
+# KEYS[1]: the push's key. ARGV: reply, ttl, then each write as its argument count followed by the command.
+_COMMIT = """
+local unpack = unpack or table.unpack
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
+  local i = 3
+  while i <= #ARGV do
+    local n = tonumber(ARGV[i])
+    redis.call(unpack(ARGV, i + 1, i + n))
+    i = i + n + 1
+  end
+  return {1}
+end
+return {0, redis.call('GET', KEYS[1])}
+"""
+
+
+def commit_script(redis):
+    """Register the commit script with a client (once per worker)."""
+    return redis.register_script(_COMMIT)
+
+
+async def commit(script, key: str, value: str, batch: WriteBatch, *, ttl: int = REPLY_TTL_SECONDS) -> str | None:
+    """Store a reply and the batch's writes unless another delivery stored one first.
+
+    Return None when this delivery's reply was stored, else the stored reply (which the caller answers
+    with; its own writes were dropped). The batch is closed: writes made later go out on their own.
+    """
+    args: list = [value, ttl]
+    for op in batch.ops:
+        command = argv(op)
+        args += [len(command), *command]
+    batch.open = False
+    claimed, *existing = await script(keys=[key], args=args)
+    if claimed:
+        return None
+    return existing[0] if existing and existing[0] not in (None, PENDING) else "success"

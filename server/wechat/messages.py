@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from wechatpy.messages import BaseMessage
 
 from bot import flows as bot_flows
+from bot import service as bot_service
+from server.core.redis import close_batch, open_batch
 from server.wechat import dedup, flows, menu, messaging, service
 from server.wechat.protocol import Inbound, render_text
 
@@ -123,8 +125,48 @@ async def respond(*, app, inbound: Inbound) -> str:
     """Return the rendered reply to a push (plain XML or "success"), once per push across retries."""
     key = app.ctx.keys("wechat", "push", *dedup.key_parts(inbound.message))
     try:
-        reply = await dedup.once(app.ctx.redis, key, lambda: _produce(app, inbound))
+        if _plain_question(app, inbound.message):
+            reply = await _respond_committing(app, inbound, key)
+        else:
+            reply = await dedup.once(app.ctx.redis, key, lambda: _produce(app, inbound))
     except Exception:
         log.exception("wechat message handling failed")
         return render_text(inbound, app.ctx.bot.text("busy", "系统繁忙，请稍后再试。"))
     return reply if reply is not None else "success"
+
+
+def _plain_question(app, message: BaseMessage) -> bool:
+    """A text message the bot answers from memory, whose only side effects are Redis writes.
+
+    Votes (they store feedback in the database) and receipt numbers (they look the case up) are claimed
+    before they are handled, like events.
+    """
+    if kind_of(message) != "text":
+        return False
+    text = message.content or ""
+    bot = app.ctx.bot
+    return bot_service.vote_of(bot, text) is None and not bot.answer(text).receipt_no
+
+
+async def _respond_committing(app, inbound: Inbound, key: str) -> str:
+    """Answer a plain question, then store the reply and its writes in one step (see dedup.commit)."""
+    batch, token = open_batch()
+    try:
+        task = asyncio.create_task(dispatch(app, inbound.message))  # its writes land in the batch
+    finally:
+        close_batch(token)
+    done, _ = await asyncio.wait({task}, timeout=app.ctx.wechat_reply_budget)
+    if task in done:
+        text = task.result()
+        reply = render_text(inbound, text) if text else "success"
+        stored = await dedup.commit(app.ctx.wechat_commit, key, reply, batch)
+        return reply if stored is None else stored
+    # Too slow for a passive reply: claim the push now, so only one delivery answers later.
+    stored = await dedup.commit(app.ctx.wechat_commit, key, "success", batch)
+    if stored is not None:
+        task.cancel()
+        return stored
+    late = asyncio.create_task(_send_late(app, inbound.message.source, task))
+    app.ctx.wechat_tasks.add(late)
+    late.add_done_callback(app.ctx.wechat_tasks.discard)
+    return "success"

@@ -3,7 +3,7 @@
 from sanic import Blueprint, Request
 from sanic.response import text
 
-from server.wechat import menu, messages, protocol
+from server.wechat import dedup, menu, messages, protocol
 
 bp = Blueprint("wechat")
 
@@ -14,6 +14,7 @@ async def setup(app) -> None:
     app.ctx.wechat_reply_budget = messages.DEFAULT_REPLY_BUDGET_SECONDS
     app.ctx.wechat_menu_replies = menu.click_replies(menu.load())
     app.ctx.wechat_tasks = set()
+    app.ctx.wechat_commit = dedup.commit_script(app.ctx.redis)
 
 
 @bp.get("/wechat")

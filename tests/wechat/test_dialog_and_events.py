@@ -68,6 +68,19 @@ async def test_suggestion_then_number_picks_the_entry(wx, oracle):
     assert picked.startswith(oracle.pick(second).text)
 
 
+async def test_a_late_retry_answers_as_before_and_leaves_newer_context_alone(live, wx, oracle):
+    old = new_msgid()
+    first = await wx.ask("o-late", "今天天气怎么样", "safe", msgid=old)
+    suggested = oracle.answer("材料")
+    assert await wx.ask("o-late", "材料", "safe") == suggested.text
+    # WeChat retries the first message (our answer got lost): same reply, no side effect this time.
+    assert await wx.ask("o-late", "今天天气怎么样", "safe", msgid=old) == first
+    assert await miss_count(live, "今天天气怎么样") == 1
+    # The retry did not end the newer suggestion list.
+    picked = await wx.ask("o-late", "3", "safe")
+    assert picked.startswith(oracle.pick(suggested.candidates[2][0]).text)
+
+
 async def test_subscribe_welcome_and_unsubscribe_recorded(wx, oracle):
     data = wx.reply(await wx.post(event_xml("o-fan", "subscribe"), "safe"))
     assert data["Content"] == oracle.text("welcome")
