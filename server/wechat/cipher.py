@@ -43,7 +43,7 @@ class MessageCipher:
     def decrypt(self, body: bytes | str, msg_signature: str, timestamp: str, nonce: str) -> str:
         """Check the signature of an encrypted push and return the message XML inside it."""
         encrypt = _envelope(body)
-        if not hmac.compare_digest(self.signature(timestamp, nonce, encrypt), msg_signature):
+        if not hmac.compare_digest(self.signature(timestamp, nonce, encrypt).encode(), msg_signature.encode()):
             raise BadSignature()
         try:
             raw = base64.b64decode(encrypt, validate=True)

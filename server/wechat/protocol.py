@@ -7,16 +7,17 @@ answer encrypted. wechatpy does the cryptography and the XML; this module decide
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote_plus
 
 from wechatpy import parse_message
-from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.messages import MESSAGE_TYPES, BaseMessage
 from wechatpy.replies import TextReply
-from wechatpy.utils import check_signature
 
 from config.settings import Settings
 from server.core.errors import AppError, BadRequest, Forbidden, ServiceUnavailable
@@ -66,9 +67,28 @@ class Inbound:
         return self.message._data
 
 
+def parse_query(query_string: str) -> dict[str, str]:
+    """WeChat's query arguments (first value of each). Its values are plain ASCII, so unquoting is
+    rarely needed; this is a fifth of the cost of the general parser on every message."""
+    out: dict[str, str] = {}
+    for part in query_string.split("&"):
+        name, _, value = part.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        if "%" in value or "+" in value:
+            value = unquote_plus(value)
+        out.setdefault(name, value)
+    return out
+
+
 def _arg(query, name: str) -> str:
     value = query.get(name)
     return value if isinstance(value, str) else ""
+
+
+def _signature_ok(token: str, signature: str, timestamp: str, nonce: str) -> bool:
+    expected = hashlib.sha1("".join(sorted((token, timestamp, nonce))).encode()).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode())  # bytes: any input compares
 
 
 def verify(endpoint: Endpoint, query) -> None:
@@ -78,10 +98,8 @@ def verify(endpoint: Endpoint, query) -> None:
     signature, timestamp, nonce = _arg(query, "signature"), _arg(query, "timestamp"), _arg(query, "nonce")
     if not (signature and timestamp and nonce):
         raise BadSignature()
-    try:
-        check_signature(endpoint.token, signature, timestamp, nonce)
-    except InvalidSignatureException as exc:
-        raise BadSignature() from exc
+    if not _signature_ok(endpoint.token, signature, timestamp, nonce):
+        raise BadSignature()
     if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > endpoint.max_skew:
         raise Forbidden("微信消息时间戳已过期", code="WECHAT_STALE_TIMESTAMP")
 

@@ -20,13 +20,13 @@ async def setup(app) -> None:
 @bp.get("/wechat")
 async def verify_url(request: Request):
     """Echo WeChat's check string when the signature holds."""
-    return text(protocol.verify_url(request.app.ctx.wechat_endpoint, request.args))
+    return text(protocol.verify_url(request.app.ctx.wechat_endpoint, protocol.parse_query(request.query_string)))
 
 
 @bp.post("/wechat")
 async def receive(request: Request):
     """Answer a pushed message or event with a passive reply."""
     endpoint = request.app.ctx.wechat_endpoint
-    inbound = protocol.decode(endpoint, request.args, request.body)
+    inbound = protocol.decode(endpoint, protocol.parse_query(request.query_string), request.body)
     reply = await messages.respond(app=request.app, inbound=inbound)
     return text(protocol.encode(endpoint, inbound, reply), content_type="application/xml; charset=utf-8")

@@ -51,6 +51,8 @@ def test_refuses_wrong_signature_other_account_tampering_and_dtds():
     encrypt, signature = parts(WeChatCrypto(TOKEN, AES_KEY, APPID).encrypt_message("<xml/>", NONCE, TS))
     with pytest.raises(BadSignature):
         ours.decrypt(envelope_of(encrypt), "0" * 40, TS, NONCE)
+    with pytest.raises(BadSignature):  # not even ASCII
+        ours.decrypt(envelope_of(encrypt), "签名" * 20, TS, NONCE)
     with pytest.raises(BadSignature):  # the signature covers the timestamp
         ours.decrypt(envelope_of(encrypt), signature, "1700000001", NONCE)
     raw = bytearray(base64.b64decode(encrypt))

@@ -26,11 +26,13 @@ async def test_url_verification_echoes_with_a_good_signature(client, wx):
     assert res.status_code == 200 and res.text == "echo-123"
 
 
-@pytest.mark.parametrize("change", ["signature", "timestamp", "missing"])
+@pytest.mark.parametrize("change", ["signature", "non-ascii", "timestamp", "missing"])
 async def test_url_verification_refuses_bad_signature_or_stale_time(client, wx, change):
     q = {**wx.query(), "echostr": "echo-123"}
     if change == "signature":
         q["signature"] = "0" * 40
+    elif change == "non-ascii":
+        q["signature"] = "签名%"
     elif change == "timestamp":
         q = {**wx.query(timestamp=int(time.time()) - 3600), "echostr": "echo-123"}
     else:
