@@ -6,6 +6,7 @@ texts, thresholds) lives in the data directory; this module only holds logic.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -13,7 +14,7 @@ import re
 import tempfile
 import threading
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -396,6 +397,10 @@ class Bot:
         return BotReply(kind="answer", text=e.answer, entry_id=e.id, score=1.0)
 
     def answer(self, text: str) -> BotReply:
+        return copy.copy(self.shared_answer(text))  # a copy: callers may fill in details (a case's live status)
+
+    def shared_answer(self, text: str) -> BotReply:
+        """The reply to a message, shared with every caller asking the same text: do not modify it."""
         idx = self._index  # read once: a concurrent reload cannot mix versions
         known = idx.answers.get(text)
         if known is None:
@@ -403,7 +408,7 @@ class Bot:
             if len(idx.answers) >= ANSWER_CACHE_SIZE:
                 idx.answers.clear()
             idx.answers[text] = known
-        return replace(known)  # a copy: callers may fill in details (a case's live status)
+        return known
 
     def _answer(self, idx: _Index, text: str) -> BotReply:
         norm = normalize(text or "")

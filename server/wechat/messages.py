@@ -145,7 +145,7 @@ def _plain_question(app, message: BaseMessage) -> bool:
         return False
     text = message.content or ""
     bot = app.ctx.bot
-    return bot_service.vote_of(bot, text) is None and not bot.answer(text).receipt_no
+    return bot_service.vote_of(bot, text) is None and not bot.shared_answer(text).receipt_no
 
 
 async def _respond_committing(app, inbound: Inbound, key: str) -> str:

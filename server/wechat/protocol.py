@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -138,23 +139,47 @@ def decode(endpoint: Endpoint, query, body: bytes) -> Inbound:
     return Inbound(message=message, encrypted=encrypted, nonce=_arg(query, "nonce"))
 
 
-def _parse_plain_message(xml: bytes | str) -> BaseMessage | None:
-    """Parse a flat, non-event message (text, image, voice …) with ElementTree; None for anything else.
+# One flat element: <Name><![CDATA[text]]></Name> or <Name>text</Name> (text without markup or entities).
+_ELEMENT = re.compile(r"\s*<(\w+)>(?:<!\[CDATA\[((?:(?!\]\]>).)*)\]\]>|([^<&]*))</\1>", re.DOTALL)
 
-    wechatpy's parser (xmltodict) is the slower part of handling a message. Events, nested elements and
-    unknown types still go through it, which also knows their special cases.
+
+def _flat_elements(xml: str) -> dict[str, str | None] | None:
+    """The elements of a flat <xml> document as xmltodict gives them, or None if it is anything else
+    (nesting, entities, comments, split CDATA …): those are left to a real XML parser."""
+    body = xml.strip()
+    if not (body.startswith("<xml>") and body.endswith("</xml>")):
+        return None
+    inner, pos, data = body[5:-6], 0, {}
+    while True:
+        m = _ELEMENT.match(inner, pos)
+        if m is None:
+            break
+        text = m.group(2) if m.group(2) is not None else m.group(3)
+        data[m.group(1)] = text.strip() or None  # xmltodict strips text and gives None for empty
+        pos = m.end()
+    return data if inner[pos:].strip() == "" else None
+
+
+def _parse_plain_message(xml: bytes | str) -> BaseMessage | None:
+    """Parse a flat, non-event message (text, image, voice …); None for anything else.
+
+    wechatpy's parser (xmltodict) is the slower part of handling a message. The flat elements of a
+    message are read with a pattern, anything unusual with ElementTree; events, nested elements and
+    unknown types go through wechatpy, which also knows their special cases.
     """
     raw = xml if isinstance(xml, bytes) else xml.encode()
     if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
         raise BadRequest("微信消息格式有误", code="WECHAT_BAD_MESSAGE")
-    root = ET.fromstring(raw)
-    if root.tag != "xml":
-        return None
-    data: dict[str, str | None] = {}
-    for child in root:
-        if len(child):
+    data = _flat_elements(xml if isinstance(xml, str) else raw.decode())
+    if data is None:
+        root = ET.fromstring(raw)
+        if root.tag != "xml":
             return None
-        data[child.tag] = (child.text or "").strip() or None  # as xmltodict gives it
+        data = {}
+        for child in root:
+            if len(child):
+                return None
+            data[child.tag] = (child.text or "").strip() or None  # as xmltodict gives it
     message_class = MESSAGE_TYPES.get(str(data.get("MsgType") or "").lower())
     return message_class(data) if message_class is not None else None
 

@@ -80,6 +80,14 @@ def test_refuses_wrong_signature_other_account_tampering_and_dtds():
     "<xml><ToUserName>gh</ToUserName><FromUserName>o-4</FromUserName><CreateTime>1</CreateTime>"
     "<MsgType>voice</MsgType><MediaId>m</MediaId><Format>amr</Format><Recognition>你好</Recognition>"
     "<MsgId>11</MsgId></xml>",
+    # Markup inside CDATA, an entity outside it, a comment, a split CDATA section, whitespace around.
+    "\n <xml>\n<ToUserName><![CDATA[gh]]></ToUserName>\n<FromUserName><![CDATA[o-5]]></FromUserName>\n"
+    "<CreateTime>1</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+    "<Content><![CDATA[<b>加粗</b> &amp; 不是实体]]></Content><MsgId>12</MsgId>\n</xml>\n",
+    "<xml><FromUserName>o-6</FromUserName><MsgType>text</MsgType><Content>&#20013;&lt;</Content></xml>",
+    "<xml><FromUserName>o-7</FromUserName><!-- note --><MsgType>text</MsgType><Content>x</Content></xml>",
+    "<xml><FromUserName>o-8</FromUserName><MsgType>text</MsgType>"
+    "<Content><![CDATA[a]]]]><![CDATA[>b]]></Content></xml>",
 ])
 def test_flat_messages_parse_as_wechatpy_parses_them(xml):
     from wechatpy import parse_message
