@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -100,6 +101,7 @@ class _Cache:
         self.generation = 0  # moves on every invalidation, so a read racing one does not store old rows
         self.live = False  # subscribed to the change channel: no Redis round trip per read
         self.pending: _Batch | None = None  # changes waiting to be announced together
+        self.token = uuid.uuid4().hex[:12]  # tells this worker's announcements from other workers'
         self.senders: set[asyncio.Task] = set()
 
     def drop(self, hall_code: str, day: date) -> None:
@@ -232,7 +234,7 @@ def _send_batch(redis, keys, cache: _Cache, batch: _Batch) -> None:
                     key = _version_key(keys, hall_code, day)
                     pipe.incr(key)  # for workers that are not subscribed right now
                     pipe.expire(key, 40 * 86400)
-                    pipe.publish(_channel(keys), f"{hall_code}|{day.isoformat()}")
+                    pipe.publish(_channel(keys), f"{hall_code}|{day.isoformat()}|{cache.token}")
                 await pipe.execute()
         except Exception as exc:
             error = exc
@@ -261,7 +263,9 @@ async def listen(ctx) -> None:
                     cache.clear()
                     cache.live = True
                 elif message["type"] == "message":
-                    hall_code, _, day = message["data"].partition("|")
+                    hall_code, day, *sender = message["data"].split("|")
+                    if sender and sender[0] == cache.token:
+                        continue  # our own announcement: this worker already forgot that hall-day
                     cache.drop(hall_code, date.fromisoformat(day))
         except asyncio.CancelledError:
             raise
