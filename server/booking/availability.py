@@ -116,9 +116,11 @@ class _Cache:
 
 
 def _resources(ctx):
-    if isinstance(ctx, dict):
-        return ctx["redis"], ctx["keys"], ctx.setdefault("_avail_cache", _Cache())
-    return ctx.redis, ctx.keys, ctx.__dict__.setdefault("_avail_cache", _Cache())
+    store = ctx if isinstance(ctx, dict) else ctx.__dict__
+    cache = store.get("_avail_cache")
+    if cache is None:
+        cache = store["_avail_cache"] = _Cache()
+    return store["redis"], store["keys"], cache
 
 
 def following(ctx) -> bool:

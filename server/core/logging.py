@@ -29,7 +29,7 @@ class DengjiRequest(Request):
     """
 
     __slots__ = ("started", "_request_id")
-    _prefix: tuple[int, str] | None = None
+    _prefix = ""
     _counter = itertools.count(1)
 
     def __init__(self, *args, **kwargs) -> None:
@@ -46,10 +46,13 @@ class DengjiRequest(Request):
 
     @classmethod
     def _process_prefix(cls) -> str:
-        pid = os.getpid()  # a forked worker must not share its parent's prefix
-        if cls._prefix is None or cls._prefix[0] != pid:
-            cls._prefix = (pid, uuid.uuid4().hex[:8])
-        return cls._prefix[1]
+        if not cls._prefix:
+            cls._prefix = uuid.uuid4().hex[:8]
+        return cls._prefix
+
+
+# A forked worker must not share its parent's prefix.
+os.register_at_fork(after_in_child=lambda: setattr(DengjiRequest, "_prefix", ""))
 
 
 class JsonFormatter(logging.Formatter):
