@@ -168,6 +168,21 @@ async def _load_counter_ids(cache: _Cache, catalog: Catalog, hall: HallInfo, day
         cache.counter_ids[(hall.code, day, start, str(channel))] = counter
 
 
+async def load_window_ids(ctx, catalog: Catalog, now: datetime) -> int:
+    """Read the ids of every counter of the booking window into this worker (one query).
+
+    Done at start-up and every minute, so the first rush on a newly released day (counters made ahead by
+    prepare_window) finds their ids here instead of fetching them in the middle of the burst.
+    """
+    cache = _resources(ctx)[2]
+    win = window(catalog, now)
+    rows = await SlotCounter.filter(date__gte=win.today, date__lte=win.last_day).values_list(
+        "id", "hall_code", "date", "start", "channel")
+    for counter, hall_code, day, start, channel in rows:
+        cache.counter_ids[(hall_code, day, start, str(channel))] = counter
+    return len(rows)
+
+
 async def prepare_window(catalog: Catalog, now: datetime) -> int:
     """Create the counters of every open hall-day of the booking window that lacks them; return how many.
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import logging
 
 from sanic import Blueprint, Request
 from sanic.response import json, raw
@@ -14,6 +15,7 @@ from server.core.auth import current_principal, require_citizen
 from server.core.validation import parse_body, parse_query
 
 citizen_bp = Blueprint("booking", url_prefix="/api")
+log = logging.getLogger("dengji.booking")
 
 
 async def setup(app) -> None:
@@ -21,15 +23,28 @@ async def setup(app) -> None:
     app.ctx.clock = clock.Clock()
     app.ctx.job_ctx["clock"] = app.ctx.clock
     app.ctx.availability_listener = asyncio.create_task(availability.listen(app.ctx))
+    app.ctx.counter_ids_loader = asyncio.create_task(_keep_counter_ids(app))
+
+
+async def _keep_counter_ids(app) -> None:
+    """Keep this worker's counter ids of the booking window loaded (the window moves daily)."""
+    while True:
+        try:
+            catalog, now = await flows.context(app)
+            await availability.load_window_ids(app.ctx, catalog, now)
+        except Exception:
+            log.warning("could not load the booking window's counter ids; bookings fetch them as needed")
+        await asyncio.sleep(60)
 
 
 @citizen_bp.before_server_stop
 async def stop_listening(app, _loop=None) -> None:
-    task = getattr(app.ctx, "availability_listener", None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    for name in ("availability_listener", "counter_ids_loader"):
+        task = getattr(app.ctx, name, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 @citizen_bp.get("/halls/<hall_ref>/slots")

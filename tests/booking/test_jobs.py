@@ -149,3 +149,15 @@ async def test_counters_of_the_whole_window_are_prepared_before_the_release_rush
     assert row.booked == 1
     slots = (await client.get("/api/halls/center/slots?date=2026-11-25")).json()["slots"]
     assert slots[0]["remaining"] == catalog.halls["center"].online_quota - 1
+
+
+async def test_workers_load_the_window_counter_ids_in_one_query(client, live, clock):
+    from server.booking import availability
+
+    catalog = await catalog_service.get(live.app)
+    await scheduled.prepare_counters(live.ctx.job_ctx)
+    cache = live.ctx._avail_cache
+    cache.counter_ids.clear()
+    assert await availability.load_window_ids(live.ctx, catalog, MONDAY) == await SlotCounter.all().count()
+    row = await SlotCounter.get(hall_code="east", date="2026-11-27", start="14:00", channel="hotline")
+    assert cache.counter_ids[("east", row.date, "14:00", "hotline")] == row.id
