@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from server.core.redis import apply
+from server.core.redis import write
 
 from .engine import Bot, BotReply
 from .normalize import normalize, strip_punct
@@ -66,8 +66,6 @@ class Dialog:
                 # A new question ends the old suggestion list, so a later "2"
                 # cannot pick from a list the user no longer sees.
                 writes.append(("delete", (key,), {}))
-        if own and writes:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                apply(pipe, writes)
-                await pipe.execute()
+        if own:
+            await write(self.redis, writes)
         return reply

@@ -105,10 +105,15 @@ async def _produce(app, inbound: Inbound) -> str:
     if task in done:
         text = task.result()
         return render_text(inbound, text) if text else "success"
+    _answer_later(app, inbound, task)
+    return "success"
+
+
+def _answer_later(app, inbound: Inbound, task: asyncio.Task) -> None:
+    """Send the task's answer as a customer-service message once it is ready (kept until it is sent)."""
     late = asyncio.create_task(_send_late(app, inbound.message.source, task))
     app.ctx.wechat_tasks.add(late)
     late.add_done_callback(app.ctx.wechat_tasks.discard)
-    return "success"
 
 
 async def _send_late(app, openid: str, task: asyncio.Task) -> None:
@@ -166,7 +171,5 @@ async def _respond_committing(app, inbound: Inbound, key: str) -> str:
     if stored is not None:
         task.cancel()
         return stored
-    late = asyncio.create_task(_send_late(app, inbound.message.source, task))
-    app.ctx.wechat_tasks.add(late)
-    late.add_done_callback(app.ctx.wechat_tasks.discard)
+    _answer_later(app, inbound, task)
     return "success"
