@@ -77,11 +77,20 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+# Pages opened inside WeChat (public-account web authorisation) carry the citizen session in this HttpOnly
+# cookie instead of a bearer header; only page routes read it (the JSON API stays bearer-only, so no CSRF there).
+CITIZEN_COOKIE = "dengji_citizen"
+
+
 async def current_principal(request: Request) -> Principal | None:
     token = bearer_token(request)
     if not token:
         return None
-    app = request.app
+    return await principal_for_token(request.app, token)
+
+
+async def principal_for_token(app, token: str) -> Principal | None:
+    """The live session behind a token (bearer header or page cookie), or None."""
     key = _key(app, token)
     hit = _local(app).get(key)
     if hit is not None:
