@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["Call", "FakeWeChat", "ERRMSG"]
+__all__ = ["Call", "FakeWeChat", "ERRMSG", "Person"]
 
 # Real WeChat error messages, so logs from the fake look like production ones.
 ERRMSG: dict[int, str] = {
@@ -56,6 +56,7 @@ ERRMSG: dict[int, str] = {
     46003: "menu no exist",
     47001: "data format error",
     47003: "argument invalid!",
+    48001: "api unauthorized",
 }
 
 SEND_KINDS = ("subscribe", "template", "custom")
@@ -174,6 +175,7 @@ class FakeWeChat:
         self._client_msg_ids: dict[tuple[str, str], tuple[float, int]] = {}
         self.client_msg_id_window: float = 600.0  # WeChat sends one message per id within 10 minutes
         self.deduped = 0  # template sends answered ok but not delivered again
+        self._reset_identity()
 
     def reset(self) -> None:
         """Forget everything (calls, tokens, injected failures, knobs); server keeps running."""
@@ -307,12 +309,11 @@ class FakeWeChat:
 
     @staticmethod
     def openid_for(code: str) -> str:
-        """The openid jscode2session returns for ``code`` (28 chars like real ones)."""
-        return "o" + hashlib.sha1(code.encode()).hexdigest()[:27]
+        """The mini-program openid jscode2session returns for a plain ``code`` (28 chars like real ones).
 
-    @staticmethod
-    def unionid_for(openid: str) -> str:
-        return "u" + hashlib.sha1(("union:" + openid).encode()).hexdigest()[:27]
+        A plain code (not made by ``Person``/``code_for``) stands for a person of its own; see IDENTITY below.
+        """
+        return "o" + hashlib.sha1(code.encode()).hexdigest()[:27]
 
     @staticmethod
     def session_key_for(code: str) -> str:
@@ -424,11 +425,170 @@ class FakeWeChat:
             raise _WeChatError(47001)
         return req.body
 
-    def _check_openid(self, openid: Any) -> None:
+    def _check_openid(self, openid: Any, req: _Request | None = None) -> None:
         if not isinstance(openid, str) or not openid:
             raise _WeChatError(40003)
+        if req is not None:
+            self._check_openid_app(openid, req)
         if openid in self.fail_openids:
             raise _WeChatError(self.fail_openids[openid])
+
+    # ================================================================ IDENTITY (issue 9)
+    # People, not codes: one person has a different openid in every app (public account = ``appid``,
+    # mini-program = ``mp_appid``) and one unionid across them, as on a real open-platform account
+    # (https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/union-id.html). A send or API
+    # call with an openid the fake knows to belong to another app is refused with 40003, like WeChat does.
+    # Hand-written openids the fake never issued are still accepted (older tests use them).
+
+    def _reset_identity(self) -> None:
+        self._people: dict[str, dict] = {}  # person key -> {"name", "id_number"}
+        self._openid_owner: dict[str, tuple[str, str]] = {}  # openid -> (appid, person key)
+        self._verify: dict[str, dict] = {}  # verify_id -> getverifyid session
+        self._out_seq_nos: set[tuple[str, str]] = set()
+        # Who does a face verification instead of the openid's own person: openid -> Person, or a verify_ret.
+        self.face_doers: dict[str, Person | int] = {}
+
+    def person(self, name: str | None = None, id_number: str | None = None, *, key: str | None = None) -> Person:
+        """Create a WeChat user (with a real name and ID when given) known to every app of this fake."""
+        key = key or "p" + secrets.token_hex(8)
+        with self._lock:
+            self._remember_person(key, name, id_number)
+        return Person(self, key, name, id_number)
+
+    @staticmethod
+    def code_for(key: str, *, name: str | None = None, id_number: str | None = None,
+                 appid: str | None = None) -> str:
+        """A fresh login code of person ``key`` (with its real name and ID), for one app or any app.
+
+        Real codes are opaque and single-use; these carry the person so that helpers without a handle on
+        the fake (tests/factories.py) can log a given person in. Each call gives a new code.
+        """
+        payload = json.dumps({"k": key, "n": name, "i": id_number, "a": appid}, ensure_ascii=False)
+        return "p1." + base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=") + "." + secrets.token_hex(4)
+
+    def openid_in(self, appid: str, key: str) -> str:
+        """The openid person ``key`` has in app ``appid``."""
+        if appid == self.mp_appid:
+            return self.openid_for(key)  # the plain-code formula, so openid_for(code) stays the MP openid
+        return "o" + hashlib.sha1(f"{appid}:{key}".encode()).hexdigest()[:27]
+
+    @staticmethod
+    def _unionid_of_key(key: str) -> str:
+        return "u" + hashlib.sha1(("union:" + key).encode()).hexdigest()[:27]
+
+    def unionid_for(self, openid: str) -> str:
+        """The unionid of the person behind ``openid`` (any app)."""
+        with self._lock:
+            owner = self._openid_owner.get(openid)
+        return self._unionid_of_key(owner[1] if owner else openid)
+
+    def owner_of(self, openid: str) -> tuple[str, str] | None:
+        """(appid, person key) of an openid the fake issued, else None."""
+        with self._lock:
+            return self._openid_owner.get(openid)
+
+    def _remember_person(self, key: str, name: str | None, id_number: str | None) -> None:
+        # Caller holds the lock.
+        known = self._people.setdefault(key, {"name": None, "id_number": None})
+        if name:
+            known["name"] = name
+        if id_number:
+            known["id_number"] = id_number.upper()
+        for appid in self.apps:
+            self._openid_owner[self.openid_in(appid, key)] = (appid, key)
+
+    def _openid_of_code(self, code: str, appid: str) -> str:
+        # Caller holds the lock (the code was already checked by _login_code).
+        pinned = self.code_openids.get(code)
+        if pinned:
+            return pinned
+        key, name, id_number, for_app = code, None, None, None
+        if code.startswith("p1."):
+            try:
+                raw = code.split(".")[1]
+                data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+                key, name, id_number, for_app = data["k"], data.get("n"), data.get("i"), data.get("a")
+            except (ValueError, KeyError, IndexError):
+                raise _WeChatError(40029) from None
+        if for_app and for_app != appid:
+            raise _WeChatError(40029)  # a code is only good in the app that issued it
+        self._remember_person(key, name, id_number)
+        return self.openid_in(appid, key)
+
+    def _check_openid_app(self, openid: str, req: _Request) -> None:
+        # Caller holds the lock. WeChat answers 40003 for an openid of another app (e.g. a public-account
+        # template message to a mini-program openid).
+        owner = self._openid_owner.get(openid)
+        if owner is not None and req.appid is not None and owner[0] != req.appid:
+            raise _WeChatError(40003)
+
+    # 微信人脸核身 (face verification for government services), mini-program server API:
+    # https://developers.weixin.qq.com/miniprogram/dev/server/API/face/api_getverifyid.html
+    # https://developers.weixin.qq.com/miniprogram/dev/server/API/face/api_queryverifyinfo.html
+    # The mini-program then calls wx.requestFacialVerify({verifyId}); the result is only trusted from
+    # queryverifyinfo (errcode 0 and verify_ret 10000). WeChat compares the face of whoever holds the phone
+    # with the public-security photo of cert_no: here it succeeds when the person doing it (the openid's own
+    # person unless a test puts someone else in ``face_doers``) has exactly that name and ID number.
+
+    VERIFY_OK = 10000
+    VERIFY_MISMATCH = 10004  # 比对人脸信息不匹配
+
+    @staticmethod
+    def cert_hash(cert_info: dict) -> str:
+        """cert_hash as WeChat documents it: sha256 of cert_type=b64&cert_name=b64&cert_no=b64, hex."""
+        def b64(value: str) -> str:
+            return base64.b64encode(str(value).encode()).decode()
+
+        joined = "&".join(f"{k}={b64(cert_info.get(k, ''))}" for k in ("cert_type", "cert_name", "cert_no"))
+        return hashlib.sha256(joined.encode()).hexdigest()
+
+    def _h_getverifyid(self, req: _Request) -> dict:
+        body = self._body(req)
+        if req.appid != self.mp_appid:
+            raise _WeChatError(48001)  # a mini-program capability
+        out_seq_no, cert, openid = body.get("out_seq_no"), body.get("cert_info"), body.get("openid")
+        if not isinstance(out_seq_no, str) or not (5 <= len(out_seq_no) <= 32) or not all(
+                c.isascii() and (c.isalnum() or c in "_-") for c in out_seq_no):
+            raise _WeChatError(47001)
+        if (req.appid, out_seq_no) in self._out_seq_nos:
+            raise _WeChatError(47003, "out_seq_no duplicated")
+        if not isinstance(cert, dict) or cert.get("cert_type") != "IDENTITY_CARD" or not cert.get(
+                "cert_name") or not cert.get("cert_no"):
+            raise _WeChatError(47001)
+        self._check_openid(openid, req)
+        self._out_seq_nos.add((req.appid, out_seq_no))
+        verify_id = "fv" + secrets.token_urlsafe(24)
+        self._verify[verify_id] = {"appid": req.appid, "openid": openid, "out_seq_no": out_seq_no,
+                                   "cert_hash": self.cert_hash(cert), "cert_name": cert["cert_name"],
+                                   "cert_no": str(cert["cert_no"]).upper(), "expires_at": time.monotonic() + 3600}
+        return {"errcode": 0, "errmsg": "ok", "verify_id": verify_id, "expires_in": 3600}
+
+    def _h_queryverifyinfo(self, req: _Request) -> dict:
+        body = self._body(req)
+        session = self._verify.get(body.get("verify_id") or "")
+        if session is None or session["appid"] != req.appid or time.monotonic() >= session["expires_at"]:
+            raise _WeChatError(47003, "verify_id invalid")
+        # WeChat checks cert_hash, out_seq_no and openid and answers an errcode (not a verify_ret) on a mismatch.
+        if body.get("openid") != session["openid"]:
+            raise _WeChatError(40003)
+        if body.get("out_seq_no") != session["out_seq_no"] or body.get("cert_hash") != session["cert_hash"]:
+            raise _WeChatError(47003, "cert_hash or out_seq_no mismatch")
+        return {"errcode": 0, "errmsg": "ok", "verify_ret": self._verify_ret(session)}
+
+    def _verify_ret(self, session: dict) -> int:
+        doer = self.face_doers.get(session["openid"])
+        if isinstance(doer, int):
+            return doer  # e.g. 90002: the user cancelled
+        if doer is None:
+            owner = self._openid_owner.get(session["openid"])
+            person = self._people.get(owner[1]) if owner else None
+        else:
+            person = self._people.get(doer.key)
+        if person and person["name"] == session["cert_name"] and person["id_number"] == session["cert_no"]:
+            return self.VERIFY_OK
+        return self.VERIFY_MISMATCH
+
+    # ============================================================ end IDENTITY (issue 9)
 
     # ------------------------------------------------------------- handlers
 
@@ -450,6 +610,9 @@ class FakeWeChat:
             "cgi-bin/qrcode/create": _Route(post, self._h_qrcode, True),
             "cgi-bin/user/info": _Route(get, self._h_user_info, True),
             "cgi-bin/ticket/getticket": _Route(get, self._h_ticket, True),
+            # IDENTITY (issue 9): 微信人脸核身 of the mini-program.
+            "cityservice/face/identify/getverifyid": _Route(post, self._h_getverifyid, True),
+            "cityservice/face/identify/queryverifyinfo": _Route(post, self._h_queryverifyinfo, True),
         }
 
     def _h_stable_token(self, req: _Request) -> dict:
@@ -502,8 +665,11 @@ class FakeWeChat:
         return code
 
     def _h_jscode2session(self, req: _Request) -> dict:
+        # https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/user-login/code2Session.html
+        # openid is this mini-program's id of the user; unionid is shared by the apps of one open-platform account.
         code = self._login_code(req, "js_code")
-        openid = self.code_openids.get(code) or self.openid_for(code)
+        appid = req.query["appid"]
+        openid = self._openid_of_code(code, appid)
         return {
             "openid": openid,
             "session_key": self.session_key_for(code),
@@ -511,16 +677,19 @@ class FakeWeChat:
         }
 
     def _h_oauth2(self, req: _Request) -> dict:
-        # Web-page authorisation for the official account's H5 pages.
+        # Web-page authorisation of the official account (网页授权, snsapi_base):
+        # https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html
+        # The answer carries the account's openid; unionid only comes with scope snsapi_userinfo, so a page
+        # that wants the unionid asks cgi-bin/user/info (or the user's subscribe event) for it.
         code = self._login_code(req, "code")
-        openid = self.code_openids.get(code) or self.openid_for(code)
+        openid = self._openid_of_code(code, req.query["appid"])
         return {
             "access_token": "OAUTH_" + secrets.token_urlsafe(24),
             "expires_in": 7200,
             "refresh_token": "REFRESH_" + secrets.token_urlsafe(24),
             "openid": openid,
             "scope": "snsapi_base",
-            "unionid": self.unionid_for(openid),
+            "is_snapshotuser": 0,
         }
 
     def _send_ok(self) -> dict:
@@ -528,7 +697,7 @@ class FakeWeChat:
 
     def _h_subscribe(self, req: _Request) -> dict:
         body = self._body(req)
-        self._check_openid(body.get("touser"))
+        self._check_openid(body.get("touser"), req)
         if not body.get("template_id"):
             raise _WeChatError(40037)
         if not isinstance(body.get("data"), dict):
@@ -552,7 +721,7 @@ class FakeWeChat:
 
     def _h_custom(self, req: _Request) -> dict:
         body = self._body(req)
-        self._check_openid(body.get("touser"))
+        self._check_openid(body.get("touser"), req)
         msgtype = body.get("msgtype")
         if not msgtype or not isinstance(body.get(msgtype), dict):
             raise _WeChatError(47003)
@@ -591,8 +760,13 @@ class FakeWeChat:
         return result
 
     def _h_user_info(self, req: _Request) -> dict:
+        # https://developers.weixin.qq.com/doc/offiaccount/User_Management/Get_users_basic_information_UnionID.html
+        # A user who does not follow the account (subscribe 0) yields nothing but the openid.
         openid = req.query.get("openid")
-        self._check_openid(openid)
+        self._check_openid(openid, req)
+        overrides = self.users.get(openid, {})
+        if overrides.get("subscribe", 1) == 0:
+            return {"subscribe": 0, "openid": openid, **overrides}
         info = {
             "subscribe": 1,
             "openid": openid,
@@ -606,7 +780,7 @@ class FakeWeChat:
             "qr_scene": 0,
             "qr_scene_str": "",
         }
-        info.update(self.users.get(openid, {}))
+        info.update(overrides)
         return info
 
     def _h_ticket(self, req: _Request) -> dict:
@@ -617,6 +791,39 @@ class FakeWeChat:
             "ticket": f"{kind.upper()}_" + secrets.token_urlsafe(24),
             "expires_in": 7200,
         }
+
+
+@dataclass(frozen=True)
+class Person:
+    """One WeChat user of a FakeWeChat (IDENTITY, issue 9): an openid per app, one unionid, maybe a real name."""
+
+    fake: FakeWeChat
+    key: str
+    name: str | None = None
+    id_number: str | None = None
+
+    @property
+    def mp_openid(self) -> str:
+        return self.fake.openid_in(self.fake.mp_appid, self.key)
+
+    @property
+    def oa_openid(self) -> str:
+        return self.fake.openid_in(self.fake.appid, self.key)
+
+    @property
+    def unionid(self) -> str:
+        return FakeWeChat._unionid_of_key(self.key)
+
+    def mp_code(self) -> str:
+        """A fresh wx.login code of this person in the mini-program."""
+        return FakeWeChat.code_for(self.key, name=self.name, id_number=self.id_number, appid=self.fake.mp_appid)
+
+    def oa_code(self) -> str:
+        """A fresh public-account web-authorisation code of this person."""
+        return FakeWeChat.code_for(self.key, name=self.name, id_number=self.id_number, appid=self.fake.appid)
+
+    def unfollow(self) -> None:
+        self.fake.users[self.oa_openid] = {"subscribe": 0}
 
 
 class _Server(ThreadingHTTPServer):

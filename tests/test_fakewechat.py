@@ -81,7 +81,7 @@ def test_jscode2session_is_deterministic_per_code(fake):
     assert len(first["openid"]) == 28
     assert again["openid"] == first["openid"]
     assert other["openid"] != first["openid"]
-    assert first["unionid"] == FakeWeChat.unionid_for(first["openid"])
+    assert first["unionid"] == fake.unionid_for(first["openid"])
     assert first["session_key"]
     call = fake.calls_to("sns/jscode2session")[0]
     assert call.query["js_code"] == "code-abc"
