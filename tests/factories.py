@@ -38,15 +38,35 @@ async def login_citizen(client: httpx.AsyncClient, code: str | None = None) -> s
     return res.json()["token"]
 
 
+def person_code(key: str | None = None, *, name: str | None = None, id_number: str | None = None) -> str:
+    """A fresh wx.login code of the fake WeChat's person ``key`` who really is ``name`` / ``id_number``.
+
+    The person's mini-program openid is ``FakeWeChat.openid_for(key)``, as for a plain code ``key``.
+    """
+    from tests.fakewechat import FakeWeChat
+
+    return FakeWeChat.code_for(key or f"c{next(_counter)}-{random.randrange(16**6):06x}", name=name,
+                               id_number=id_number)
+
+
+async def face_bind(client: httpx.AsyncClient, headers: dict[str, str], *, name: str, id_number: str,
+                    mobile: str | None = None) -> httpx.Response:
+    """Bind through the real face-verification flow (the fake WeChat decides whether the face matches)."""
+    body = {"name": name, "id_number": id_number} | ({"mobile": mobile} if mobile else {})
+    res = await client.post("/api/mp/binding/verify", headers=headers, json=body)
+    if res.status_code != 200:
+        return res
+    return await client.post("/api/mp/binding", headers=headers, json={"verify_id": res.json()["verify_id"]})
+
+
 async def bound_citizen(client: httpx.AsyncClient, *, name: str = "张三", id_number: str | None = None,
-                        mobile: str | None = None) -> tuple[dict[str, str], str]:
-    """Log in and bind a real name; return (auth headers, the id number used)."""
-    token = await login_citizen(client)
-    headers = {"Authorization": f"Bearer {token}"}
+                        mobile: str | None = None, code: str | None = None) -> tuple[dict[str, str], str]:
+    """Log in as a person who really is ``name`` and bind by face verification; return (headers, id number)."""
     birth = f"19{random.randint(50, 99)}0{random.randint(1, 9)}1{random.randint(0, 9)}"
     id_number = id_number or make_id_number(seq=random.randint(0, 999), birth=birth)
-    res = await client.post("/api/mp/binding", headers=headers,
-                            json={"name": name, "id_number": id_number, "mobile": mobile or make_mobile()})
+    token = await login_citizen(client, person_code(code, name=name, id_number=id_number))
+    headers = {"Authorization": f"Bearer {token}"}
+    res = await face_bind(client, headers, name=name, id_number=id_number, mobile=mobile or make_mobile())
     assert res.status_code == 200, res.text
     return headers, id_number
 

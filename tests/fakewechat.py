@@ -463,8 +463,11 @@ class FakeWeChat:
         Real codes are opaque and single-use; these carry the person so that helpers without a handle on
         the fake (tests/factories.py) can log a given person in. Each call gives a new code.
         """
-        payload = json.dumps({"k": key, "n": name, "i": id_number, "a": appid}, ensure_ascii=False)
-        return "p1." + base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=") + "." + secrets.token_hex(4)
+        tag = "" if appid is None else "m" if appid == FakeWeChat.DEFAULT_MP_APPID else "o" \
+            if appid == FakeWeChat.DEFAULT_APPID else appid
+        payload = "\x1f".join((key, name or "", id_number or "", tag)).encode()
+        # Kept short: a real code is 32 characters and our API takes at most 128.
+        return "p1." + base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + secrets.token_hex(2)
 
     def openid_in(self, appid: str, key: str) -> str:
         """The openid person ``key`` has in app ``appid``."""
@@ -506,10 +509,11 @@ class FakeWeChat:
         if code.startswith("p1."):
             try:
                 raw = code.split(".")[1]
-                data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-                key, name, id_number, for_app = data["k"], data.get("n"), data.get("i"), data.get("a")
-            except (ValueError, KeyError, IndexError):
+                key, name, id_number, tag = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode().split(
+                    "\x1f")
+            except (ValueError, IndexError):
                 raise _WeChatError(40029) from None
+            for_app = {"": None, "m": self.DEFAULT_MP_APPID, "o": self.DEFAULT_APPID}.get(tag, tag)
         if for_app and for_app != appid:
             raise _WeChatError(40029)  # a code is only good in the app that issued it
         self._remember_person(key, name, id_number)

@@ -10,16 +10,57 @@ class LoginCreate(BaseModel):
     code: str = Field(min_length=1, max_length=128)
 
 
-class BindingCreate(BaseModel):
+class FaceVerifyCreate(BaseModel):
+    """Start a face verification of the caller's own name and ID number."""
+
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=40)
     id_number: str = Field(min_length=1, max_length=40)
-    mobile: str = Field(min_length=1, max_length=20)
+    mobile: str | None = Field(default=None, max_length=20)
+
+
+class BindingCreate(BaseModel):
+    """Bind after a face verification; the self-declared body of old is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    verify_id: str = Field(min_length=1, max_length=256)
+
+
+class CounterBindingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    binding_code: str = Field(min_length=1, max_length=32)
+
+
+class BindingCodeCreate(BaseModel):
+    """Hall staff, after checking the ID card at the counter."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=40)
+    id_number: str = Field(min_length=1, max_length=40)
+    mobile: str | None = Field(default=None, max_length=20)
+    hall_code: str | None = Field(default=None, max_length=32)
+
+
+class OAuthAuthorizeQuery(BaseModel):
+    next: str | None = Field(default=None, max_length=512)
+
+
+class OAuthCallbackQuery(BaseModel):
+    code: str = Field(min_length=1, max_length=256)
+    state: str = Field(default="", max_length=128)
+
+
+class DevCitizenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=40)
+    id_number: str = Field(min_length=1, max_length=40)
+    mobile: str | None = Field(default=None, max_length=20)
 
 
 class CitizenRead(BaseModel):
     id: int
     bound: bool
+    verification: str | None = None
     name: str | None = None
     id_number: str | None = None
     mobile: str | None = None

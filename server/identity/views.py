@@ -1,37 +1,128 @@
-"""Mini-program identity routes: login and real-name binding."""
+"""Identity routes: mini-program login and real-name binding (face verification or counter code), the public
+account's web authorisation, hall staff's binding codes, and a development-only citizen."""
+
+import ipaddress
+import secrets
 
 from sanic import Blueprint, Request
-from sanic.response import json
+from sanic.response import json, redirect
 
-from server.core.auth import Principal, issue_session, require_citizen
-from server.core.validation import parse_body
-from server.identity import service
-from server.identity.schemas import BindingCreate, LoginCreate
+from server.core import auth
+from server.core.auth import Principal, issue_session, require_citizen, require_staff
+from server.core.errors import Forbidden
+from server.core.validation import parse_body, parse_query
+from server.identity import oauth, service, verification
+from server.identity.schemas import (
+    BindingCodeCreate,
+    BindingCreate,
+    CounterBindingCreate,
+    DevCitizenCreate,
+    FaceVerifyCreate,
+    LoginCreate,
+    OAuthAuthorizeQuery,
+    OAuthCallbackQuery,
+)
 
-bp = Blueprint("identity", url_prefix="/api/mp")
+mp = Blueprint("identity", url_prefix="/api/mp")
+oa = Blueprint("identity_oa", url_prefix="/api/oa")
+staff = Blueprint("identity_staff", url_prefix="/api/staff")
+dev = Blueprint("identity_dev", url_prefix="/api/dev")
+bp = Blueprint.group(mp, oa, staff, dev)
 
 
-@bp.post("/login")
+def _read(request: Request, citizen) -> dict:
+    return service.masked(request.app.ctx.cipher, citizen)
+
+
+@mp.post("/login")
 async def login(request: Request):
     """Exchange a wx.login code for a dengji session token."""
     body = parse_body(request, LoginCreate)
     citizen = await service.login_with_code(mp=request.app.ctx.mp, code=body.code)
     token = await issue_session(request.app, Principal("citizen", citizen.id, openid=citizen.openid))
-    return json({"token": token, "citizen": service.masked(request.app.ctx.cipher, citizen)})
+    return json({"token": token, "citizen": _read(request, citizen)})
 
 
-@bp.get("/me")
+@mp.get("/me")
 @require_citizen
 async def me(request: Request):
-    citizen = await service.get_or_raise(citizen_id=request.ctx.principal.id)
-    return json(service.masked(request.app.ctx.cipher, citizen))
+    return json(_read(request, await service.get_or_raise(citizen_id=request.ctx.principal.id)))
 
 
-@bp.post("/binding")
+@mp.post("/binding/verify")
+@require_citizen
+async def start_face_verify(request: Request):
+    """Start WeChat face verification of the caller's name and ID number; answers the verify_id."""
+    body = parse_body(request, FaceVerifyCreate)
+    return json(await verification.start_face_verify(request.app, citizen_id=request.ctx.principal.id,
+                                                     **body.model_dump()))
+
+
+@mp.post("/binding")
 @require_citizen
 async def bind(request: Request):
-    """Bind the caller's real name (name, resident ID number, mobile)."""
+    """Bind the identity of a passed face verification ({"verify_id"})."""
+    if isinstance(request.json, dict) and "id_number" in request.json and "verify_id" not in request.json:
+        raise verification.refuse_self_declared()
     body = parse_body(request, BindingCreate)
-    citizen = await service.bind_real_name(cipher=request.app.ctx.cipher, citizen_id=request.ctx.principal.id,
-                                           **body.model_dump())
-    return json(service.masked(request.app.ctx.cipher, citizen))
+    citizen = await verification.bind_with_face(request.app, citizen_id=request.ctx.principal.id,
+                                                verify_id=body.verify_id)
+    return json(_read(request, citizen))
+
+
+@mp.post("/binding/counter")
+@require_citizen
+async def bind_counter(request: Request):
+    """Bind with the one-time code hall staff issued after checking the ID card."""
+    body = parse_body(request, CounterBindingCreate)
+    citizen = await verification.bind_with_counter_code(request.app, citizen_id=request.ctx.principal.id,
+                                                        binding_code=body.binding_code)
+    return json(_read(request, citizen))
+
+
+@staff.post("/binding-codes")
+@require_staff("hall_staff")
+async def issue_binding_code(request: Request):
+    """Issue a one-time binding code for the person whose ID card was checked at this hall's counter."""
+    body = parse_body(request, BindingCodeCreate)
+    return json(await verification.issue_counter_code(
+        request.app, staff=request.ctx.principal, ip=request.remote_addr or request.ip,
+        request_id=getattr(request.ctx, "request_id", None), **body.model_dump()), status=201)
+
+
+@oa.get("/oauth/authorize")
+async def oauth_authorize(request: Request):
+    """Send the user to WeChat's web authorisation (snsapi_base), coming back to /api/oa/oauth/callback."""
+    query = parse_query(request, OAuthAuthorizeQuery)
+    base = request.app.ctx.settings.public_base_url.rstrip("/") or f"{request.scheme}://{request.host}"
+    url = await oauth.authorize_url(request.app, next_path=query.next, callback_url=base + "/api/oa/oauth/callback")
+    return redirect(url)
+
+
+@oa.get("/oauth/callback")
+async def oauth_callback(request: Request):
+    """Log the public-account user in: a page cookie and a redirect to ``next``, or JSON without one."""
+    query = parse_query(request, OAuthCallbackQuery)
+    citizen, next_path = await oauth.login(request.app, code=query.code, state=query.state)
+    app = request.app
+    token = await issue_session(app, Principal("citizen", citizen.id, openid=citizen.oa_openid))
+    response = redirect(next_path) if next_path else json({"token": token, "citizen": _read(request, citizen)})
+    response.add_cookie(auth.CITIZEN_COOKIE, token, path="/", httponly=True, samesite="Lax",
+                        secure=app.ctx.settings.env == "production",
+                        max_age=app.ctx.settings.citizen_session_ttl_seconds)
+    return response
+
+
+@dev.post("/citizen")
+async def dev_citizen(request: Request):
+    """Development only, from this machine: a citizen with a verified binding and its bearer token."""
+    settings = request.app.ctx.settings
+    if settings.env == "production" or not ipaddress.ip_address(request.ip or "0.0.0.0").is_loopback:
+        raise Forbidden("仅开发环境可用", code="DEV_ONLY")
+    body = parse_body(request, DevCitizenCreate)
+    name, id_number, mobile = verification.validated_identity(body.name, body.id_number, body.mobile)
+    citizen = await service.link(app_field=service.MP, openid="dev-" + secrets.token_hex(12), unionid=None)
+    citizen = await verification.bind_verified(request.app, citizen_id=citizen.id, name=name, id_number=id_number,
+                                               mobile=mobile, method="dev")
+    token = await issue_session(request.app, Principal("citizen", citizen.id, openid=citizen.openid))
+    return json({"token": token, "citizen": _read(request, citizen)})

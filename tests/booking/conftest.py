@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.factories import login_citizen, make_id_number, make_mobile
+from tests.factories import bound_citizen, login_citizen, make_id_number, make_mobile  # noqa: F401
 
 TZ = ZoneInfo("Asia/Shanghai")
 # Monday 23 November 2026, 08:30: an ordinary week (no holidays), the window runs to Sunday 29th.
@@ -36,13 +36,8 @@ def unique_id_number() -> str:
 async def citizen(client: httpx.AsyncClient, *, name: str = "张三", id_number: str | None = None,
                   code: str | None = None) -> tuple[dict[str, str], str]:
     """Log in a fresh citizen and bind a unique real name; return (headers, id number)."""
-    token = await login_citizen(client, code)
-    headers = {"Authorization": f"Bearer {token}"}
-    id_number = id_number or unique_id_number()
-    res = await client.post("/api/mp/binding", headers=headers,
-                            json={"name": name, "id_number": id_number, "mobile": make_mobile()})
-    assert res.status_code == 200, res.text
-    return headers, id_number
+    return await bound_citizen(client, name=name, id_number=id_number or unique_id_number(), mobile=make_mobile(),
+                               code=code)
 
 
 async def book(client: httpx.AsyncClient, headers: dict, *, hall: str | int = "center",
