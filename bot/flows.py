@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from server.progress.service import lookup_for_chat
+from server.progress.service import lookup_for_chat, my_cases_for_chat
 
 from . import service
 from .engine import BotReply
@@ -17,6 +17,9 @@ async def chat(*, app, user_id: str, text: str, channel: str) -> BotReply:
     reply = await service.ask(app=app, user_id=user_id, text=text, channel=channel)
     if reply.intent == "progress" and reply.receipt_no:
         reply.text = await progress_text(app=app, openid=user_id, receipt_no=reply.receipt_no)
+    elif reply.intent == "progress":
+        # A bound person asking "我的案子办到哪了" gets their own cases (user_id is the openid of either app).
+        reply.text = await my_cases_for_chat(app=app, openid=user_id) or reply.text
     return reply
 
 

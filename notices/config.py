@@ -22,6 +22,8 @@ class OrgTemplate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     template_id: str
     url: str = ""
+    # Without a url: the mini-program page the message opens ({id} = the notice), when a mini-program is set.
+    page: str = ""
     fields: dict[str, str]
 
 

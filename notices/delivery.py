@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from tortoise.expressions import F, Q
 
 from models import (
+    Citizen,
     DeliveryStatus,
     HallSubscription,
     Notice,
@@ -89,6 +90,26 @@ async def start(notice_id: int) -> Notice | None:
     return notice
 
 
+async def _people(openids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """openid (of either app) -> (mini-program openid, public-account openid) of the same person."""
+    rows = await Citizen.filter(Q(openid__in=openids) | Q(oa_openid__in=openids)).values_list("openid", "oa_openid")
+    return {o: (mp, oa) for mp, oa in rows for o in (mp, oa) if o}
+
+
+def _route(openid: str, joined_in: str, person: tuple[str | None, str | None] | None) -> tuple[str, str]:
+    """(openid, channel) a person is reached at: WeChat refuses (40003) a send to another app's openid.
+
+    A public-account openid gets a template message; a person known only in the mini-program gets its
+    subscribe message (or is reported unreachable when none is configured, see _deliver).
+    """
+    mp, oa = person or (None, None)
+    if oa:
+        return oa, "oa"
+    if mp:
+        return mp, "mp"
+    return openid, joined_in
+
+
 async def _recipient_batches(notice: Notice, batch_size: int):
     """Yield recipient rows in batches of at most batch_size, in a stable order."""
     if notice.audience == NoticeAudience.PUBLIC:
@@ -99,8 +120,15 @@ async def _recipient_batches(notice: Notice, batch_size: int):
             if not subs:
                 return
             last = subs[-1].id
-            yield [NoticeDelivery(notice_id=notice.id, citizen_id=s.citizen_id, openid=s.openid, channel="mp")
-                   for s in subs]
+            people = await _people([s.openid for s in subs])
+            rows = []
+            for s in subs:
+                mp, oa = people.get(s.openid, (None, None))
+                # Citizens grant the notice subscribe message in the mini-program: reach them there first.
+                openid, channel = (mp, "mp") if mp else (oa, "oa") if oa else (s.openid, "mp")
+                rows.append(NoticeDelivery(notice_id=notice.id, citizen_id=s.citizen_id, openid=openid,
+                                           channel=channel))
+            yield rows
     org_ids = await matching_org_ids(notice.target)
     last = 0
     while org_ids:
@@ -108,8 +136,13 @@ async def _recipient_batches(notice: Notice, batch_size: int):
         if not members:
             return
         last = members[-1].id
-        yield [NoticeDelivery(notice_id=notice.id, member_id=m.id, org_id=m.org_id, openid=m.openid,
-                              channel="oa") for m in members]
+        people = await _people([m.openid for m in members])
+        rows = []
+        for m in members:
+            openid, channel = _route(m.openid, m.channel, people.get(m.openid))
+            rows.append(NoticeDelivery(notice_id=notice.id, member_id=m.id, org_id=m.org_id, openid=openid,
+                                       channel=channel))
+        yield rows
 
 
 async def expand(ctx: dict, notice_id: int) -> int:
@@ -156,8 +189,18 @@ def _backoff(cfg: NoticesConfig, attempts: int) -> float:
     return min(d.retry_max_seconds, d.retry_base_seconds * 2 ** max(0, attempts - 1)) * random.uniform(0.8, 1.2)
 
 
-async def _deliver(ctx: dict, cfg: NoticesConfig, row: NoticeDelivery, message: tuple[dict, str | None]) -> None:
+UNREACHABLE_CODE = -4
+UNREACHABLE_REASON = "该成员仅在小程序登记，未配置小程序订阅消息模板，无法推送（可在小程序消息中心查看）"
+
+
+async def _deliver(ctx: dict, cfg: NoticesConfig, row: NoticeDelivery,
+                   messages: dict[str, tuple[dict, str | None]]) -> None:
     mine = NoticeDelivery.filter(id=row.id, owner=row.owner)
+    if row.channel == "mp" and not cfg.public_template.template_id:
+        await mine.update(status=DeliveryStatus.FAILED, lease_until=None, error_code=UNREACHABLE_CODE,
+                          error_reason=UNREACHABLE_REASON)
+        return
+    message = messages[row.channel]
     resumed = row.error_code == RESUMED_CODE
     if resumed and not _resendable(cfg, row):
         # Picked up too late: WeChat may have forgotten the id, so a resend could deliver twice.
@@ -191,8 +234,8 @@ async def send_pending(ctx: dict, notice_id: int) -> int:
     limiter = bucket(ctx, cfg)
     payload = {"id": notice.id, "title": notice.title, "body": notice.body, "category": notice.category,
                "started_at": notice.started_at}
-    build = messaging.public_message if notice.audience == NoticeAudience.PUBLIC else messaging.org_message
-    message = build(cfg, payload)
+    # The template message (public account) or the subscribe message (mini-program), chosen per row.
+    message = {"oa": messaging.org_message(cfg, payload), "mp": messaging.public_message(cfg, payload)}
     worker = uuid.uuid4().hex[:16]
     attempted = 0
 

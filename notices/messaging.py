@@ -47,14 +47,24 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def org_message(cfg: NoticesConfig, notice: dict) -> tuple[dict, str | None]:
-    """Build template data and link for a notice to organisation members."""
+def org_message(cfg: NoticesConfig, notice: dict) -> tuple[dict, str | dict | None]:
+    """Build template data and link for a notice to organisation members.
+
+    WeChat no longer shows a template's ``first`` and ``remark`` (since May 2023): the content goes in keyword
+    fields, "thing" ones at most 20 characters, and the full text behind the link (a web page, or the
+    mini-program's inbox page).
+    """
     tpl = cfg.org_template
     category = cfg.category(notice["category"])
-    values = {"title": notice["title"], "category": category.name if category else notice["category"],
-              "time": _when(notice), "summary": _clip(notice["body"], 200)}
+    values = {"title": _clip(notice["title"], 20),
+              "category": _clip(category.name if category else notice["category"], 20),
+              "time": _when(notice), "summary": _clip(notice["body"], 20)}
     data = {tpl.fields[k]: {"value": v} for k, v in values.items() if k in tpl.fields}
-    return data, (tpl.url.replace("{id}", str(notice["id"])) or None)
+    if tpl.url:
+        return data, tpl.url.replace("{id}", str(notice["id"]))
+    if tpl.page:
+        return data, {"pagepath": tpl.page.replace("{id}", str(notice["id"]))}
+    return data, None
 
 
 def public_message(cfg: NoticesConfig, notice: dict) -> tuple[dict, str | None]:
@@ -71,7 +81,7 @@ def _when(notice: dict) -> str:
 
 
 async def send(ctx: dict, cfg: NoticesConfig, *, channel: str, openid: str, data: dict,
-               link: str | None, client_msg_id: str | None = None) -> SendResult:
+               link: str | dict | None, client_msg_id: str | None = None) -> SendResult:
     """Send one notice message and classify the outcome (never raises for WeChat or network errors).
 
     ``client_msg_id`` is WeChat's 防重入 id for template messages: the same openid and id within
@@ -85,7 +95,11 @@ async def send(ctx: dict, cfg: NoticesConfig, *, channel: str, openid: str, data
                 lambda c: c.wxa.send_subscribe_message(openid, tpl_id, data, page=link), api="subscribe")
         else:
             body = {"touser": openid, "template_id": cfg.org_template.template_id, "data": data}
-            if link:
+            mp_appid = ctx["mp"].appid if ctx.get("mp") is not None else ""
+            if isinstance(link, dict):
+                if mp_appid:  # the message opens the notice in the mini-program
+                    body["miniprogram"] = {"appid": mp_appid, **link}
+            elif link:
                 body["url"] = link
             if client_msg_id:
                 body["client_msg_id"] = client_msg_id

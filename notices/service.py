@@ -7,6 +7,7 @@ import hashlib
 import io
 import secrets
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
@@ -180,9 +181,16 @@ async def create_invitation(*, cfg: NoticesConfig, org_id: int, is_admin: bool =
             "expires_at": expires_at.isoformat()}
 
 
-async def create_member_invitation(*, cfg: NoticesConfig, openid: str, org_id: int, is_admin: bool = False) -> dict:
+def _mine(openid: str | None, openids: Sequence[str]) -> list[str]:
+    # A person has an openid per WeChat app; memberships and inbox rows may carry either.
+    return [o for o in dict.fromkeys([*openids, openid]) if o]
+
+
+async def create_member_invitation(*, cfg: NoticesConfig, openid: str | None = None, org_id: int,
+                                   is_admin: bool = False, openids: Sequence[str] = ()) -> dict:
     """Let an organisation's admin member invite colleagues."""
-    admin = await OrgMember.get_or_none(org_id=org_id, openid=openid, active=True, is_admin=True)
+    admin = await OrgMember.filter(org_id=org_id, openid__in=_mine(openid, openids), active=True,
+                                   is_admin=True).first()
     if admin is None:
         raise Forbidden("只有本机构管理员可以邀请成员", code="NOT_ORG_ADMIN")
     return await create_invitation(cfg=cfg, org_id=org_id, is_admin=is_admin, member_id=admin.id)
@@ -218,16 +226,17 @@ async def redeem_scene(openid: str, scene: str) -> OrgMember | None:
     return await redeem(openid=openid, code=scene[len(SCENE_PREFIX):], channel="oa")
 
 
-async def leave(*, openid: str, org_id: int) -> None:
+async def leave(*, openid: str | None = None, org_id: int, openids: Sequence[str] = ()) -> None:
     """Stop receiving an organisation's notices."""
-    left = await OrgMember.filter(org_id=org_id, openid=openid, active=True).update(
+    left = await OrgMember.filter(org_id=org_id, openid__in=_mine(openid, openids), active=True).update(
         active=False, is_admin=False, left_at=_now())
     if not left:
         raise NotFound("您不是该机构成员", code="NOT_MEMBER")
 
 
-async def get_memberships(*, openid: str) -> list[dict]:
-    members = await OrgMember.filter(openid=openid, active=True).prefetch_related("org").order_by("id")
+async def get_memberships(*, openid: str | None = None, openids: Sequence[str] = ()) -> list[dict]:
+    members = await OrgMember.filter(openid__in=_mine(openid, openids), active=True).prefetch_related(
+        "org").order_by("id")
     return [{"org": org_read(m.org), "is_admin": m.is_admin, "joined_at": m.created_at.isoformat()} for m in members]
 
 
@@ -460,9 +469,10 @@ async def report_csv(*, notice_id: int) -> bytes:
 
 # ---------------------------------------------------------------------- inbox
 
-async def get_inbox(*, openid: str, limit: int, offset: int) -> dict:
-    """The caller's notices, newest first, whether or not the WeChat push reached them."""
-    query = NoticeDelivery.filter(openid=openid, notice__status__in=[NoticeStatus.SENDING, NoticeStatus.SENT])
+async def get_inbox(*, openid: str | None = None, limit: int, offset: int, openids: Sequence[str] = ()) -> dict:
+    """The caller's notices, newest first, whether or not the WeChat push reached them (either app's openid)."""
+    query = NoticeDelivery.filter(openid__in=_mine(openid, openids),
+                                  notice__status__in=[NoticeStatus.SENDING, NoticeStatus.SENT])
     total = await query.count()
     rows = await query.order_by("-id").offset(offset).limit(limit).prefetch_related("notice")
     return {"total": total, "unread": await query.filter(read_at__isnull=True).count(),
@@ -472,9 +482,9 @@ async def get_inbox(*, openid: str, limit: int, offset: int) -> dict:
                        "read": d.read_at is not None} for d in rows]}
 
 
-async def mark_read(*, openid: str, delivery_id: int) -> dict:
+async def mark_read(*, openid: str | None = None, delivery_id: int, openids: Sequence[str] = ()) -> dict:
     """Record the read receipt of one inbox item (idempotent)."""
-    own = NoticeDelivery.filter(id=delivery_id, openid=openid)
+    own = NoticeDelivery.filter(id=delivery_id, openid__in=_mine(openid, openids))
     if not await own.exists():
         raise NotFound("消息不存在", code="INBOX_NOT_FOUND")
     await own.filter(read_at__isnull=True).update(read_at=_now())

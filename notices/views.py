@@ -23,6 +23,7 @@ from notices.schemas import (
 )
 from server.core.auth import require_citizen, require_staff
 from server.core.validation import parse_body, parse_query
+from server.identity import service as identity
 
 staff = Blueprint("notices_staff", url_prefix="/api/staff")
 mp = Blueprint("notices_mp", url_prefix="/api/mp")
@@ -178,10 +179,18 @@ async def notice_report_csv(request: Request, notice_id: int):
 
 # ------------------------------------------------------------- mini-program side
 
+async def _openids(request: Request) -> list[str]:
+    """Every openid of the calling person: memberships and inbox rows may carry either app's."""
+    principal = request.ctx.principal
+    return [*await identity.openids_of(citizen_id=principal.id), principal.openid]
+
+
 @mp.post("/org/join")
 @require_citizen
 async def join_org(request: Request):
-    member = await service.redeem(openid=request.ctx.principal.openid, code=parse_body(request, JoinCreate).code)
+    principal = request.ctx.principal
+    channel = await identity.app_of_openid(citizen_id=principal.id, openid=principal.openid)
+    member = await service.redeem(openid=principal.openid, code=parse_body(request, JoinCreate).code, channel=channel)
     return json({"org": service.org_read(await service.get_org_or_raise(org_id=member.org_id)),
                  "is_admin": member.is_admin})
 
@@ -189,21 +198,21 @@ async def join_org(request: Request):
 @mp.post("/org/leave")
 @require_citizen
 async def leave_org(request: Request):
-    await service.leave(openid=request.ctx.principal.openid, org_id=parse_body(request, LeaveCreate).org_id)
+    await service.leave(openids=await _openids(request), org_id=parse_body(request, LeaveCreate).org_id)
     return json({"ok": True})
 
 
 @mp.get("/org/memberships")
 @require_citizen
 async def memberships(request: Request):
-    return json({"items": await service.get_memberships(openid=request.ctx.principal.openid)})
+    return json({"items": await service.get_memberships(openids=await _openids(request))})
 
 
 @mp.post("/org/<org_id:int>/invitations")
 @require_citizen
 async def member_invitation(request: Request, org_id: int):
     body = parse_body(request, InvitationCreate)
-    return json(await service.create_member_invitation(cfg=_cfg(request), openid=request.ctx.principal.openid,
+    return json(await service.create_member_invitation(cfg=_cfg(request), openids=await _openids(request),
                                                        org_id=org_id, is_admin=body.is_admin), status=201)
 
 
@@ -211,13 +220,13 @@ async def member_invitation(request: Request, org_id: int):
 @require_citizen
 async def inbox(request: Request):
     query = parse_query(request, InboxQuery)
-    return json(await service.get_inbox(openid=request.ctx.principal.openid, **query.model_dump()))
+    return json(await service.get_inbox(openids=await _openids(request), **query.model_dump()))
 
 
 @mp.post("/inbox/<delivery_id:int>/read")
 @require_citizen
 async def read_inbox(request: Request, delivery_id: int):
-    return json(await service.mark_read(openid=request.ctx.principal.openid, delivery_id=delivery_id))
+    return json(await service.mark_read(openids=await _openids(request), delivery_id=delivery_id))
 
 
 @mp.get("/notices/subscriptions")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from tortoise.expressions import Q
-
 from models import Booking, BookingChannel, BookingStatus, Citizen, SlotCounter
 from server.booking import availability, clock, service
 from server.catalog import editing
@@ -13,7 +11,7 @@ from server.catalog import service as catalog_service
 from server.catalog.service import Catalog
 from server.core.errors import AppError
 
-SCENE_PREFIX = "hall:"  # a hall's check-in QR scene is "hall:<hall code>"
+SCENE_PREFIX = "hall:"  # a hall's check-in QR scene: "hall:<hall code>:<window>:<signature>" (checkin_qr.py)
 
 
 async def context(app) -> tuple[Catalog, datetime]:
@@ -63,28 +61,38 @@ async def set_slot_quota(app, *, hall_code: str, day: date, start: str, quota: i
 
 
 def parse_scene(scene: str) -> str | None:
-    """Return the hall code of a check-in QR scene ("hall:center" or WeChat's "qrscene_hall:center")."""
-    scene = (scene or "").strip()
-    if scene.startswith("qrscene_"):
-        scene = scene[len("qrscene_"):]
+    """Return the hall code of a check-in QR scene ("hall:<code>:<window>:<signature>", maybe "qrscene_"-prefixed)."""
+    scene = (scene or "").strip().removeprefix("qrscene_")
     if not scene.startswith(SCENE_PREFIX):
         return None
-    return scene[len(SCENE_PREFIX):] or None
+    return scene[len(SCENE_PREFIX):].split(":")[0] or None
 
 
 async def check_in_by_scan(*, app, openid: str, scene: str) -> str:
-    """Check a citizen in after they scanned a hall's QR code; return the Chinese reply to show them."""
+    """Check a citizen in after they scanned a hall's QR code; return the Chinese reply to show them.
+
+    ``openid`` is the public account's: the person behind it (linked by unionid to their mini-program
+    binding) must have a verified real-name binding.
+    """
+    from server.booking import checkin_qr
+    from server.identity import service as identity
+
     catalog, now = await context(app)
-    code = parse_scene(scene)
-    hall = catalog.halls.get(code or "")
-    if hall is None or not hall.active:
-        return "无法识别该二维码，请扫描大厅张贴的签到二维码。"
-    citizen = await Citizen.get_or_none(openid=openid)
+    scan = checkin_qr.read_scene(app.ctx.cipher, scene, now)
+    hall = catalog.halls.get(scan.hall_code or "")
+    if hall is None or not hall.active or scan.state == "unknown":
+        return "无法识别该二维码，请扫描大厅屏幕上显示的签到二维码。"
+    if scan.state == "stale":
+        return f"该签到二维码已停用，请扫描{hall.name}屏幕上实时显示的签到二维码。"
+    if scan.state == "expired":
+        return f"该签到二维码已过期（大厅屏幕上的二维码每 5 分钟更新），请重新扫描{hall.name}屏幕上的最新二维码。"
+    citizen = await identity.citizen_for_openid(app, openid=openid)
     mini_program = (catalog.settings.get("center") or {}).get("mini_program", "小程序")
     if citizen is None or not citizen.id_hash:
-        return f"未找到您的实名预约信息，请先在“{mini_program}”完成实名认证并预约；如需帮助请到窗口咨询。"
-    bookings = await (Booking.filter(Q(citizen_id=citizen.id) | Q(id_hash=citizen.id_hash),
-                                     hall_code=hall.code, date=now.date()).order_by("slot_at"))
+        return (f"未找到您已验证的实名信息，请先在“{mini_program}”完成实名认证（人脸核身）并预约；"
+                "如需帮助请到窗口咨询。")
+    bookings = await (Booking.filter(id_hash=citizen.id_hash, hall_code=hall.code, date=now.date())
+                      .order_by("slot_at"))
     usable = [b for b in bookings if b.status in (*service.ACTIVE, BookingStatus.CHECKED_IN)]
     if not usable:
         return f"您今天在{hall.name}没有有效的预约，请到窗口咨询或在“{mini_program}”预约。"

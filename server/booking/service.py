@@ -596,19 +596,21 @@ async def release_due(ctx, *, now: datetime) -> int:
 
 
 async def get_owned(*, booking_id: int, citizen: Citizen) -> Booking:
-    """Return a booking of this citizen (booked by them or by the hotline for their ID), else 404."""
+    """Return a booking made for this citizen's verified ID number (online or by the hotline), else 404.
+
+    Keyed by the ID number only: an account whose binding is not verified (or was taken over by the ID's
+    owner) sees none, not even bookings it made itself under that number.
+    """
     booking = await Booking.get_or_none(id=booking_id)
-    if booking is None or not (booking.citizen_id == citizen.id
-                               or (citizen.id_hash and booking.id_hash == citizen.id_hash)):
+    if booking is None or not citizen.id_hash or booking.id_hash != citizen.id_hash:
         raise NotFound("预约不存在", code="BOOKING_NOT_FOUND")
     return booking
 
 
 async def get_all_owned(*, citizen: Citizen) -> list[Booking]:
-    query = Q(citizen_id=citizen.id)
-    if citizen.id_hash:
-        query |= Q(id_hash=citizen.id_hash)
-    return await Booking.filter(query).order_by("-slot_at").limit(100)
+    if not citizen.id_hash:
+        return []
+    return await Booking.filter(id_hash=citizen.id_hash).order_by("-slot_at").limit(100)
 
 
 async def get_or_raise(*, booking_id: int) -> Booking:

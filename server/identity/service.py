@@ -194,3 +194,8 @@ def masked(cipher: PiiCipher, citizen: Citizen) -> dict:
         "mobile": v.mask_mobile(mobile) if mobile else None,
         "suspended_until": citizen.suspended_until.isoformat() if citizen.suspended_until else None,
     }
+
+
+async def app_of_openid(*, citizen_id: int, openid: str | None) -> str:
+    """"oa" when ``openid`` is the person's public-account openid, else "mp"."""
+    return "oa" if openid and await Citizen.exists(id=citizen_id, oa_openid=openid) else "mp"

@@ -695,11 +695,15 @@ CHAT_ASK_LOOKUP = ("为保护您的个人信息，请在小程序“办件进度
 
 
 async def lookup_for_chat(*, app, openid: str, receipt_no: str, now: datetime | None = None) -> str:
-    """Answer a receipt number typed in chat: stage text for the case's own applicant, otherwise a pointer."""
+    """Answer a receipt number typed in chat: stage text for the case's own applicant, otherwise a pointer.
+
+    ``openid`` may be the mini-program's or the public account's: both lead to the same person.
+    """
     from server.catalog import service as catalog_service
+    from server.identity.service import citizen_for_openid
 
     receipt_no = s.normalize_receipt_no(receipt_no)
-    citizen = await Citizen.get_or_none(openid=openid)
+    citizen = await citizen_for_openid(app, openid=openid)
     if citizen is None or not citizen.id_hash:
         return CHAT_ASK_LOOKUP
     case = await Case.get_or_none(receipt_no=receipt_no)
@@ -708,6 +712,33 @@ async def lookup_for_chat(*, app, openid: str, receipt_no: str, now: datetime | 
     catalog = await catalog_service.get(app)
     data = await read(case, cipher=app.ctx.cipher, catalog=catalog, rules=rules_for(app.ctx.settings), now=now)
     return stage_text(data)
+
+
+CHAT_MAX_CASES = 5
+
+
+async def my_cases_for_chat(*, app, openid: str, now: datetime | None = None) -> str | None:
+    """"我的案子办到哪了" from a citizen with a verified binding: their cases, no receipt number asked.
+
+    None when the person behind the openid has no verified binding (the caller then asks for a receipt number).
+    """
+    from server.catalog import service as catalog_service
+    from server.identity.service import citizen_for_openid
+
+    citizen = await citizen_for_openid(app, openid=openid)
+    if citizen is None or not citizen.id_hash:
+        return None
+    catalog = await catalog_service.get(app)
+    cases = await get_all_for_citizen(citizen_id=citizen.id, cipher=app.ctx.cipher, catalog=catalog,
+                                      rules=rules_for(app.ctx.settings), now=now)
+    if not cases:
+        return "您名下暂无登记办件。如刚刚受理，请稍后再查；也可以发送受理编号查询。"
+    unfinished = [c for c in cases if not c.get("finished")] or cases
+    shown = unfinished[:CHAT_MAX_CASES]
+    more = len(cases) - len(shown)
+    text = "\n\n".join(stage_text(c) for c in shown)
+    tail = f"\n\n另有 {more} 件办件，可在小程序“我的办件”查看全部。" if more > 0 else ""
+    return f"您名下的办件（{len(cases)} 件）：\n\n{text}{tail}"
 
 
 # ------------------------------------------------------------------ staff

@@ -15,6 +15,7 @@ from wechatpy.messages import BaseMessage
 from bot import flows as bot_flows
 from bot import service as bot_service
 from server.core.redis import close_batch, open_batch
+from server.identity import service as identity
 from server.wechat import dedup, flows, menu, messaging, service
 from server.wechat.protocol import Inbound, render_text
 
@@ -66,6 +67,7 @@ async def on_text(app, message: BaseMessage) -> str:
 @handles("event:subscribe")
 async def on_subscribe(app, message: BaseMessage) -> str:
     await service.subscribe(openid=message.source)
+    await identity.link_oa_openid(app, openid=message.source)  # user/info gives the unionid: one person
     return app.ctx.bot.text("welcome")
 
 
@@ -73,6 +75,7 @@ async def on_subscribe(app, message: BaseMessage) -> str:
 async def on_subscribe_scan(app, message: BaseMessage) -> str:
     scene = message.scene_id or ""
     await service.subscribe(openid=message.source, scene=scene[:64] or None)
+    await identity.link_oa_openid(app, openid=message.source)
     checked = await flows.scan(app=app, openid=message.source, scene=scene)
     return f"{app.ctx.bot.text('welcome')}\n\n{checked}"
 

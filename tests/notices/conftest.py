@@ -11,7 +11,7 @@ categories:
 org_template:
   template_id: "TPL_ORG"
   url: "https://example.org/notices/{id}"
-  fields: {title: "first", category: "keyword1", time: "keyword2", summary: "remark"}
+  fields: {title: "thing1", category: "thing2", time: "time3"}
 public_template:
   template_id: "TPL_PUBLIC"
   page: "pages/inbox/index?id={id}"

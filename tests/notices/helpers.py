@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from tests.factories import login_citizen
+from tests.factories import login_citizen, person_code
+from tests.wechat.helpers import WeChatServer, event_xml
 
 _n = itertools.count(1)
 
@@ -24,15 +25,30 @@ async def invite(client, admin, org_id: int, **body) -> dict:
     return res.json()
 
 
-async def join(client, fake, admin, org_id: int, *, code: str | None = None, is_admin: bool = False):
-    """A new citizen logs in and joins the organisation; return (headers, openid)."""
+async def follow(client, fake, oa_openid: str) -> None:
+    """The person follows the public account: WeChat pushes the subscribe event to /wechat."""
+    res = await WeChatServer(client, fake.appid).post(event_xml(oa_openid, "subscribe"))
+    assert res.status_code == 200, res.text
+
+
+async def join(client, fake, admin, org_id: int, *, code: str | None = None, is_admin: bool = False,
+               follows_oa: bool = True):
+    """A new person logs in to the mini-program and joins the organisation; return (headers, openid reached).
+
+    A person who also follows the public account is reached there (template messages, public-account openid);
+    one known only in the mini-program is reached by its subscribe message (mini-program openid).
+    """
     login_code = code or f"member-{next(_n)}"
-    token = await login_citizen(client, login_code)
+    token = await login_citizen(client, person_code(login_code))
     headers = {"Authorization": f"Bearer {token}"}
     inv = await invite(client, admin, org_id, is_admin=is_admin)
     res = await client.post("/api/mp/org/join", headers=headers, json={"code": inv["code"]})
     assert res.status_code == 200, res.text
-    return headers, fake.openid_for(login_code)
+    if not follows_oa:
+        return headers, fake.openid_for(login_code)
+    oa_openid = fake.openid_in(fake.appid, login_code)
+    await follow(client, fake, oa_openid)
+    return headers, oa_openid
 
 
 async def create_notice(client, publisher, *, target: dict, category: str = "business", audience: str = "orgs",

@@ -69,7 +69,7 @@ async def test_send_delivers_once_per_member_with_inbox_and_reports(live, client
     expected = openids["dev"] + openids["agency"]
     assert sorted(b["touser"] for b in sent) == sorted(expected)  # each member exactly once, nobody else
     assert sent[0]["template_id"] == "TPL_ORG" and sent[0]["url"] == f"https://example.org/notices/{notice['id']}"
-    assert sent[0]["data"]["first"]["value"] == "周末临时加开服务窗口"
+    assert sent[0]["data"]["thing1"]["value"] == "周末临时加开服务窗口" and "first" not in sent[0]["data"]
     rows = await NoticeDelivery.filter(notice_id=notice["id"])
     assert len(rows) == 5 and all(r.status == "sent" and r.msgid and r.attempts == 1 for r in rows)
 
