@@ -114,12 +114,13 @@ async def link_oa_openid(app, *, openid: str, unionid: str | None = None, create
     """Link a public-account openid to its person, asking cgi-bin/user/info for the unionid when not given.
 
     Without a unionid (the user does not follow the account, or WeChat cannot be asked) the openid still gets
-    a row of its own when ``create``; it joins the person's row once the unionid is known.
+    a row of its own when ``create``; it joins the person's row once the unionid is known. Without ``create``
+    it only joins an existing person.
     """
     if unionid is None:
         unionid = await oa_unionid(app, openid=openid)
-    if unionid is None and not create:
-        return await Citizen.get_or_none(oa_openid=openid)
+    if not create and (unionid is None or not await Citizen.exists(unionid=unionid)):
+        return await Citizen.get_or_none(oa_openid=openid)  # nobody to join: no new row for a lookup
     return await link(app_field=OA, openid=openid, unionid=unionid)
 
 

@@ -7,7 +7,6 @@ from server.booking import flows, scheduled
 from server.catalog import service as catalog_service
 from tests.booking.conftest import MONDAY, at, book, citizen, error_code
 from tests.factories import staff_headers
-from tests.fakewechat import FakeWeChat
 
 
 async def test_reminder_goes_out_once_the_day_before_to_subscribers_only(client, live, clock, fake_wechat):
@@ -114,22 +113,33 @@ async def test_immediate_release_by_default(client, clock):
     assert after == before + 1
 
 
-async def test_check_in_by_scanning_the_hall_code(client, live, clock):
+async def test_check_in_by_scanning_the_hall_code(client, live, clock, fake_wechat):
+    from server.booking import checkin_qr
+
     headers, _ = await citizen(client, code="scan-me")
     await book(client, headers, start="10:00")
-    openid = FakeWeChat.openid_for("scan-me")
+    # The scan arrives in the public account: the same person's openid there, not the mini-program's.
+    openid = fake_wechat.openid_in(fake_wechat.appid, "scan-me")
     app = live.app
-    assert "没有有效的预约" in await flows.check_in_by_scan(app=app, openid=openid, scene="hall:center")
+
+    async def scene(hall: str = "center") -> str:
+        return (await checkin_qr.current_checkin_qr(app, hall_code=hall))["scene"]
+
+    assert "没有有效的预约" in await flows.check_in_by_scan(app=app, openid=openid, scene=await scene())
     clock.set(at(24, 9, 0))
-    reply = await flows.check_in_by_scan(app=app, openid=openid, scene="qrscene_hall:center")
+    reply = await flows.check_in_by_scan(app=app, openid=openid, scene="qrscene_" + await scene())
     assert reply.startswith("签到未成功") and "09:30" in reply
     clock.set(at(24, 9, 40))
-    reply = await flows.check_in_by_scan(app=app, openid=openid, scene="hall:center")
+    reply = await flows.check_in_by_scan(app=app, openid=openid, scene=await scene())
     assert reply.startswith("签到成功") and "001" in reply
-    assert "已签到" in await flows.check_in_by_scan(app=app, openid=openid, scene="hall:center")
-    assert "没有有效的预约" in await flows.check_in_by_scan(app=app, openid=openid, scene="hall:east")
+    assert "已签到" in await flows.check_in_by_scan(app=app, openid=openid, scene=await scene())
+    assert "没有有效的预约" in await flows.check_in_by_scan(app=app, openid=openid, scene=await scene("east"))
     assert "无法识别" in await flows.check_in_by_scan(app=app, openid=openid, scene="menu:foo")
-    assert "实名" in await flows.check_in_by_scan(app=app, openid="stranger", scene="hall:center")
+    assert "实名" in await flows.check_in_by_scan(app=app, openid="stranger", scene=await scene())
+    # The fixed code of old, and a forged signature, check nobody in.
+    assert "已停用" in await flows.check_in_by_scan(app=app, openid=openid, scene="hall:center")
+    forged = (await scene()).rsplit(":", 1)[0] + ":0000000000"
+    assert "无法识别" in await flows.check_in_by_scan(app=app, openid=openid, scene=forged)
 
 
 async def test_counters_of_the_whole_window_are_prepared_before_the_release_rush(client, live, clock):

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from config.settings import ConfigError, Settings
-from tests.factories import bound_citizen, login_citizen, make_id_number, staff_headers
+from tests.factories import bound_citizen, face_bind, login_citizen, make_id_number, person_code, staff_headers
 
 
 async def test_healthz_reports_database_and_redis(client):
@@ -72,12 +72,12 @@ async def test_oversized_body_is_413(client):
 async def test_login_calls_jscode2session_and_binding_is_masked_and_encrypted(live, client, fake_wechat):
     from models import Citizen
 
-    token = await login_citizen(client, "code-abc")
-    assert fake_wechat.calls_to("/sns/jscode2session")[-1].query["js_code"] == "code-abc"
-    headers = {"Authorization": f"Bearer {token}"}
     id_number = make_id_number(birth="19850312", seq=123)
-    res = await client.post("/api/mp/binding", headers=headers,
-                            json={"name": "欧阳娜娜", "id_number": id_number, "mobile": "13812345678"})
+    code = person_code("code-abc", name="欧阳娜娜", id_number=id_number)
+    token = await login_citizen(client, code)
+    assert fake_wechat.calls_to("/sns/jscode2session")[-1].query["js_code"] == code
+    headers = {"Authorization": f"Bearer {token}"}
+    res = await face_bind(client, headers, name="欧阳娜娜", id_number=id_number, mobile="13812345678")
     assert res.status_code == 200, res.text
     body = res.json()
     assert body["id_number"] == id_number[:4] + "*" * 10 + id_number[-4:]
@@ -87,8 +87,8 @@ async def test_login_calls_jscode2session_and_binding_is_masked_and_encrypted(li
     for clear in (id_number, "13812345678", "欧阳娜娜"):
         assert clear not in str(row.__dict__)
     assert live.ctx.cipher.decrypt(row.id_number_enc) == id_number
-    # the same code logs in as the same citizen
-    again = await login_citizen(client, "code-abc")
+    # the same person logging in again is the same citizen
+    again = await login_citizen(client, person_code("code-abc"))
     me = (await client.get("/api/mp/me", headers={"Authorization": f"Bearer {again}"})).json()
     assert me["bound"] is True and me["id"] == row.id
 
@@ -106,18 +106,17 @@ async def test_login_calls_jscode2session_and_binding_is_masked_and_encrypted(li
 async def test_binding_rejects_invalid_identity(client, field, value, code):
     headers = {"Authorization": f"Bearer {await login_citizen(client)}"}
     body = {"name": "张三", "id_number": make_id_number(), "mobile": "13900001111", field: value}
-    res = await client.post("/api/mp/binding", headers=headers, json=body)
+    res = await client.post("/api/mp/binding/verify", headers=headers, json=body)
     assert res.status_code == 422
     assert res.json()["error"]["code"] == code
 
 
-async def test_one_id_number_binds_one_account(client):
-    _, id_number = await bound_citizen(client)
-    headers = {"Authorization": f"Bearer {await login_citizen(client)}"}
-    res = await client.post("/api/mp/binding", headers=headers,
-                            json={"name": "李四", "id_number": id_number, "mobile": "13900001111"})
-    assert res.status_code == 409
-    assert res.json()["error"]["code"] == "ID_BOUND_ELSEWHERE"
+async def test_someone_elses_id_number_does_not_bind(client):
+    _, id_number = await bound_citizen(client, name="李四")
+    headers = {"Authorization": f"Bearer {await login_citizen(client)}"}  # a stranger who knows the number
+    res = await face_bind(client, headers, name="李四", id_number=id_number, mobile="13900001111")
+    assert res.status_code == 403
+    assert res.json()["error"]["code"] == "FACE_VERIFY_FAILED"  # nothing says the number is bound elsewhere
 
 
 async def test_staff_roles_and_citizen_tokens_are_kept_apart(client):
