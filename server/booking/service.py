@@ -86,12 +86,15 @@ class CitizenRef:
 
 
 def _not_bound() -> AppError:
-    return Forbidden("请先完成实名认证（姓名、身份证号、手机号）后再预约", code="NOT_BOUND")
+    return Forbidden("请先完成实名认证（人脸核身或窗口绑定码，并填写手机号）后再预约", code="NOT_BOUND")
 
 
 def applicant_from_citizen(citizen: Citizen) -> Applicant:
-    """Use a citizen's real-name binding; unbound citizens cannot book."""
-    if not citizen.id_hash:
+    """Use a citizen's verified real-name binding with a mobile; others cannot book.
+
+    The PostgreSQL statement (_PG_BOOK, its ``who`` row) applies the same rule.
+    """
+    if not citizen.id_hash or not citizen.mobile_enc:
         raise _not_bound()
     return Applicant(citizen.id_hash, citizen.name_enc, citizen.id_number_enc, citizen.mobile_enc, citizen.id)
 
@@ -349,7 +352,8 @@ _PG_TYPES = ("varchar", "text", "varchar", "varchar", "date", "varchar", "varcha
 _PG_FIRST_COLUMN = 14
 _PG_BOOK = f"""
 WITH who AS (
-  SELECT id_hash, name_enc, id_number_enc, mobile_enc FROM citizen WHERE id = $6::bigint AND $1::varchar IS NULL
+  SELECT CASE WHEN mobile_enc IS NULL THEN NULL ELSE id_hash END, name_enc, id_number_enc, mobile_enc
+    FROM citizen WHERE id = $6::bigint AND $1::varchar IS NULL
   UNION ALL
   SELECT $1::varchar, $8::text, $9::text, $10::text WHERE $1::varchar IS NOT NULL
 ), hv AS (
