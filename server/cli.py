@@ -10,7 +10,7 @@ import secrets
 import sys
 
 # Domains add their own sub-commands through `register(subparsers)` in these modules.
-CLI_MODULES = ("bot.cli", "server.progress.cli", "server.wechat.cli", "notices.cli")
+CLI_MODULES = ("bot.cli", "server.progress.cli", "server.wechat.cli", "notices.cli", "server.identity.cli")
 # Modules with `async def seed(settings) -> str` loaded by `dengji db seed`, in order.
 SEED_MODULES = ("server.catalog.seed",)
 
