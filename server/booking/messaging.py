@@ -55,8 +55,22 @@ def _values(catalog: Catalog, booking: Booking) -> dict:
     }
 
 
-async def send(ctx: dict, *, catalog: Catalog, booking: Booking, kind: str, openid: str) -> bool:
+async def recipient(booking: Booking) -> str | None:
+    """The mini-program openid of whoever holds the booking's ID number now (verified binding), if any.
+
+    Not simply the account that booked: an unverified account whose ID number was taken back by its owner
+    must not hear about the owner's bookings.
+    """
+    from models import Citizen
+
+    row = await Citizen.get_or_none(id_hash=booking.id_hash).values("openid")
+    return row["openid"] if row else None
+
+
+async def send(ctx: dict, *, catalog: Catalog, booking: Booking, kind: str, openid: str | None) -> bool:
     """Send one subscribe message; False when WeChat refused it for good, raises when worth retrying."""
+    if not openid:
+        return False  # nobody verified holds the ID number in the mini-program: no subscribe message to send
     spec = templates(ctx["settings"].seed_dir)[kind]
     data, page = render(spec, _values(catalog, booking))
     template_id = spec["template_id"]

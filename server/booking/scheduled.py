@@ -49,7 +49,7 @@ async def notify_review(ctx: dict, *, booking_id: int) -> None:
         return
     try:
         await messaging.send(ctx, catalog=catalog, booking=booking, kind="booking_review",
-                             openid=booking.citizen.openid)
+                             openid=await messaging.recipient(booking))
     except (WeChatClientException, OSError) as exc:
         await service.unclaim(booking_id=booking_id, field="review_notified_at")
         raise Retry(defer=30 * ctx.get("job_try", 1)) from exc
@@ -66,7 +66,7 @@ async def send_reminders(ctx: dict) -> int:
         booking = await Booking.get(id=booking_id).prefetch_related("citizen")
         try:
             if await messaging.send(ctx, catalog=catalog, booking=booking, kind="booking_reminder",
-                                    openid=booking.citizen.openid):
+                                    openid=await messaging.recipient(booking)):
                 sent += 1
         except (WeChatClientException, OSError):
             # Transient: free the claim so the next sweep tries again.

@@ -807,11 +807,14 @@ async def finish_notification(*, stage_entry_id: int, citizen_id: int, status: s
 
 
 async def push_content(*, stage_entry_id: int, citizen_id: int, catalog: Catalog, rules: Rules) -> dict | None:
-    """Build the subscribe message for one stage change (None when the citizen has no openid)."""
+    """Build the subscribe message for one stage change (None when the citizen has no mini-program openid or no
+    longer holds a verified binding of one of the case's applicants)."""
     entry = await CaseStageEntry.get(id=stage_entry_id).prefetch_related("case")
     citizen = await Citizen.get_or_none(id=citizen_id)
-    if citizen is None or not citizen.openid:
+    if citizen is None or not citizen.openid or not citizen.id_hash:
         return None
+    if not await CaseApplicant.exists(case_id=entry.case_id, id_hash=citizen.id_hash):
+        return None  # the subscriber no longer holds an applicant's ID number (taken back by its owner)
     case = entry.case
     bt = catalog.business_types.get(case.business_type)
     note = "；".join(entry.missing_materials or []) if entry.stage == "correction_required" else (entry.note or "")
