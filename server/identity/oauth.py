@@ -20,7 +20,6 @@ from wechatpy.exceptions import WeChatClientException
 from models import Citizen
 from server.core.errors import AppError
 from server.identity import service
-from server.wechat.client import WeChatUnavailable, is_transient
 
 STATE_TTL_SECONDS = 300
 # Only our own citizen pages: a path under /h5/, no scheme, no host, no backslash tricks.
@@ -82,14 +81,8 @@ async def login(app, *, code: str, state: str) -> tuple[Citizen, str | None]:
             raise WeChatClientException(data["errcode"], data.get("errmsg"), client=client, response=res)
         return data
 
-    try:
-        data = await gateway.call_without_token(lambda _c: exchange(), api="oauth2_access_token")
-    except WeChatClientException as exc:
-        if is_transient(exc):
-            raise WeChatUnavailable() from exc
-        raise OAuthCodeInvalid() from exc
-    except OSError as exc:
-        raise WeChatUnavailable() from exc
+    data = await service.exchange_code(gateway, lambda _c: exchange(), api="oauth2_access_token",
+                                       failed=OAuthCodeInvalid)
     openid = data.get("openid")
     if not openid:
         raise OAuthCodeInvalid()

@@ -31,13 +31,9 @@ class CounterBindingCreate(BaseModel):
     binding_code: str = Field(min_length=1, max_length=32)
 
 
-class BindingCodeCreate(BaseModel):
+class BindingCodeCreate(FaceVerifyCreate):
     """Hall staff, after checking the ID card at the counter."""
 
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=40)
-    id_number: str = Field(min_length=1, max_length=40)
-    mobile: str | None = Field(default=None, max_length=20)
     hall_code: str | None = Field(default=None, max_length=32)
 
 
@@ -50,11 +46,8 @@ class OAuthCallbackQuery(BaseModel):
     state: str = Field(default="", max_length=128)
 
 
-class DevCitizenCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=40)
-    id_number: str = Field(min_length=1, max_length=40)
-    mobile: str | None = Field(default=None, max_length=20)
+class DevCitizenCreate(FaceVerifyCreate):
+    """Development only: a citizen whose binding counts as verified."""
 
 
 class CitizenRead(BaseModel):

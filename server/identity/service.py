@@ -39,18 +39,24 @@ async def login_with_code(*, mp: WeChatGateway, code: str) -> Citizen:
     """Exchange a wx.login code for the openid (jscode2session) and return that person's citizen row."""
     if not mp.configured:
         raise WeChatNotConfigured()
-    try:
-        session = await mp.call_without_token(lambda c: c.wxa.code_to_session(code), api="jscode2session")
-    except WeChatClientException as exc:
-        if is_transient(exc):
-            raise WeChatUnavailable() from exc
-        raise LoginFailed() from exc
-    except OSError as exc:
-        raise WeChatUnavailable() from exc
+    session = await exchange_code(mp, lambda c: c.wxa.code_to_session(code), api="jscode2session",
+                                  failed=LoginFailed)
     openid = session.get("openid")
     if not openid:
         raise LoginFailed()
     return await link(app_field=MP, openid=openid, unionid=session.get("unionid"))
+
+
+async def exchange_code(gateway: WeChatGateway, fn, *, api: str, failed: type[AppError]) -> dict:
+    """Trade a login code for an openid: WeChat refusing the code is ``failed``, a passing fault a 503."""
+    try:
+        return await gateway.call_without_token(fn, api=api)
+    except WeChatClientException as exc:
+        if is_transient(exc):
+            raise WeChatUnavailable() from exc
+        raise failed() from exc
+    except OSError as exc:
+        raise WeChatUnavailable() from exc
 
 
 async def link(*, app_field: str, openid: str, unionid: str | None) -> Citizen:
