@@ -11,7 +11,7 @@ import pytest
 from models import AuditLog, Citizen, NoticeDelivery
 from server.core import auth
 from tests.booking.conftest import MONDAY, at, book, error_code, unique_id_number
-from tests.factories import face_bind, login_citizen, person_code, staff_headers
+from tests.factories import face_bind, login_citizen, staff_headers
 from tests.notices.conftest import write_config
 from tests.notices.helpers import create_notice, follow, join, make_org, submit, wait_status
 from tests.wechat.helpers import WeChatServer, event_xml
