@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # Mini-program (小程序)
     mp_appid: str = ""
     mp_secret: SecretStr = SecretStr("")
+    # Where citizens reach this service (https://host), for absolute links WeChat needs: the menu's VIEW buttons.
+    public_base_url: str = ""
 
     citizen_session_ttl_seconds: int = 7 * 86400
     staff_session_ttl_seconds: int = 12 * 3600
