@@ -115,7 +115,7 @@ async def me(app, *, citizen_id: int) -> dict:
 def qr_svg(payload: str) -> Markup:
     """The booking's QR code as inline SVG (a full QR code: hall scanners do not all read Micro QR)."""
     code = segno.make(payload, error="m", micro=False)
-    return Markup(code.svg_inline(scale=6, border=3, dark="#000", light="#fff", title="预约码二维码"))
+    return Markup(code.svg_inline(scale=6, border=3, dark="#000", light="#fff", title="预约码二维码", omitsize=True))
 
 
 async def guide(app) -> dict[str, list]:
