@@ -171,9 +171,10 @@ def in_wechat(request: Request) -> bool:
 
 def sign_in(request: Request) -> HTTPResponse:
     """Inside WeChat: go through the public account's web authorisation; elsewhere say to open it in WeChat."""
-    target = request.path + (f"?{request.query_string}" if request.query_string and request.method == "GET" else "")
-    if request.method != "GET":
-        target = PREFIX + "/"
+    # Back to the same page after signing in; a form post cannot be replayed, so that lands on the home page.
+    target = PREFIX + "/"
+    if request.method == "GET":
+        target = request.path + (f"?{request.query_string}" if request.query_string else "")
     if in_wechat(request):
         return redirect(f"{AUTHORIZE_URL}?next={quote(target, safe='/')}", headers={"cache-control": "no-store"})
     return render(request, "open_in_wechat.html", status=401, title="请在微信中打开", next=target)

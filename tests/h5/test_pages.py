@@ -314,3 +314,19 @@ async def test_every_page_says_the_center_and_allows_zoom(live, browser):
     assert res.headers["cache-control"] == "no-store" and "frame-ancestors 'none'" in res.headers[
         "content-security-policy"]
     assert WECHAT_UA in browser.http.headers["user-agent"]
+
+
+async def test_the_json_api_turns_the_reminder_on_and_off_like_the_page(live, client, clock):
+    headers, _ = await citizen(client)
+    booking = (await book(client, headers)).json()
+    assert booking["subscribe"] is False
+    on = await client.post(f"/api/bookings/{booking['id']}/reminder", headers=headers, json={"subscribe": True})
+    assert on.status_code == 200 and on.json()["subscribe"] is True
+    other, _ = await citizen(client, name="李四")
+    res = await client.post(f"/api/bookings/{booking['id']}/reminder", headers=other, json={"subscribe": False})
+    assert res.status_code == 404 and res.json()["error"]["code"] == "BOOKING_NOT_FOUND"
+    bad = await client.post(f"/api/bookings/{booking['id']}/reminder", headers=headers, json={"subscribe": "maybe"})
+    assert bad.status_code == 422
+    await client.post(f"/api/bookings/{booking['id']}/cancel", headers=headers)
+    gone = await client.post(f"/api/bookings/{booking['id']}/reminder", headers=headers, json={"subscribe": True})
+    assert gone.status_code == 409 and gone.json()["error"]["code"] == "NOT_REMINDABLE"
