@@ -82,7 +82,7 @@ async def home(request: Request):
 @page()
 async def dev_login(request: Request):
     """Development only: sign the browser in with a citizen's bearer token (`dengji dev citizen` prints one)."""
-    if not render_dev(request):
+    if not _dev_enabled(request):
         raise NotFound("页面不存在")
     next_url = web.safe_next(request.args.get("next") or (request.form or {}).get("next"))
     if request.method == "GET":
@@ -101,7 +101,7 @@ async def dev_login(request: Request):
     return response
 
 
-def render_dev(request: Request) -> bool:
+def _dev_enabled(request: Request) -> bool:
     return request.app.ctx.settings.env != "production"
 
 
@@ -126,7 +126,7 @@ async def booking_halls(request: Request):
         catalog = await catalog_service.get(request.app)
         bt = catalog_service.business_type_read(catalog.business_type(step.bt or ""))
         return render(request, "booking_not_needed.html", title=bt["name"], bt=bt, message=exc.message,
-                      online=exc.code == "ONLINE_ONLY")
+                      online=exc.code == "ONLINE_ONLY", halls=await flows.halls(request.app))
     return render(request, "booking_halls.html", title="选择大厅", step=step, **choice,
                   halls=await flows.halls(request.app))
 

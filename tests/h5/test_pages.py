@@ -114,6 +114,9 @@ async def test_business_types_that_need_no_booking_say_what_to_do_instead(live, 
     assert "可网上办理，无需到厅" in online.text and "选择大厅" not in online.text
     walk_in = await browser.get("/h5/booking/halls?bt=seizure")
     assert "免预约，直接到厅" in walk_in.text and "可直接到大厅办理" in walk_in.text
+    halls = (await browser.http.get("/api/halls")).json()["items"]
+    assert all(h["name"] in walk_in.text and h["address"] in walk_in.text for h in halls)
+    assert "/h5/guide/ask?q=" in online.text  # what to do instead: ask the bot about it
     unknown = await browser.get("/h5/booking/halls?bt=nope")
     assert unknown.status_code == 404 and "业务事项不存在" in unknown.text
 
