@@ -131,11 +131,16 @@ async def booking_halls(request: Request):
                   halls=await flows.halls(request.app))
 
 
+async def _chosen(request: Request, step: Step | None = None) -> tuple[Step, dict]:
+    """The steps so far and the business type and hall they chose (refused as the booking service refuses)."""
+    step = step or _step(request)
+    return step, await flows.booking_choice(request.app, business_type=step.bt or "", hall=step.hall or "")
+
+
 @bp.get("/booking/days")
 @page()
 async def booking_days(request: Request):
-    step = _step(request)
-    choice = await flows.booking_choice(request.app, business_type=step.bt or "", hall=step.hall or "")
+    step, choice = await _chosen(request)
     return render(request, "booking_days.html", title="选择日期", step=step, **choice,
                   days=await flows.booking_days(request.app, hall=choice["hall"]["code"]),
                   rules=await flows.booking_rules(request.app))
@@ -144,8 +149,7 @@ async def booking_days(request: Request):
 @bp.get("/booking/slots")
 @page()
 async def booking_slots(request: Request):
-    step = _step(request)
-    choice = await flows.booking_choice(request.app, business_type=step.bt or "", hall=step.hall or "")
+    step, choice = await _chosen(request)
     day = step.date or dt.date.min
     return render(request, "booking_slots.html", title="选择时段", step=step, **choice, weekday=flows.weekday(day),
                   data=await flows.slots(request.app, hall=choice["hall"]["code"], day=day))
@@ -153,7 +157,7 @@ async def booking_slots(request: Request):
 
 async def _confirm_page(request: Request, step: Step, *, errors: dict | None = None, status: int = 200,
                         values: dict | None = None):
-    choice = await flows.booking_choice(request.app, business_type=step.bt or "", hall=step.hall or "")
+    step, choice = await _chosen(request, step)
     try:
         data = await flows.slots(request.app, hall=choice["hall"]["code"], day=step.date or dt.date.min)
         slot = next((s for s in data["slots"] if s["start"] == step.start), None)

@@ -74,6 +74,14 @@ async def shot(page, name: str) -> None:
     await page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
+async def tap(page, target: str, until: str, name: str) -> None:
+    """Tap, wait for the next page, check it fits one thumb and keep its screenshot."""
+    await page.click(target)
+    await page.wait_for_selector(until)
+    await assert_one_thumb(page)
+    await shot(page, name)
+
+
 async def assert_one_thumb(page) -> None:
     """Nothing wider than the screen, and every link and button at least 44 CSS px tall."""
     sizes = await page.evaluate("""() => ({
@@ -98,24 +106,12 @@ async def test_book_a_slot_see_it_in_my_bookings_and_cancel_it(live, client, chr
     await sign_in(page, headers["Authorization"].split()[1])
     await assert_one_thumb(page)
     await shot(page, "01-home")
-    await page.click("text=预约办事")
-    await page.wait_for_selector("text=第 1 步")
-    await assert_one_thumb(page)
-    await shot(page, "02-types")
+    await tap(page, "text=预约办事", "text=第 1 步", "02-types")
     await page.click("text=二手房转移登记")
-    await page.click("text=中心大厅")
-    await page.wait_for_selector("text=第 3 步")
+    await tap(page, "text=中心大厅", "text=第 3 步", "03-days")
     assert await page.locator("[data-state=closed]", has_text="11月29日").count() == 1  # Sunday
-    await assert_one_thumb(page)
-    await shot(page, "03-days")
-    await page.click("text=11月24日")
-    await page.wait_for_selector("text=选择时段")
-    await assert_one_thumb(page)
-    await shot(page, "04-slots")
-    await page.click("text=09:00–09:30")
-    await page.wait_for_selector("text=请核对预约信息")
-    await assert_one_thumb(page)
-    await shot(page, "05-confirm")
+    await tap(page, "text=11月24日", "text=选择时段", "04-slots")
+    await tap(page, "text=09:00–09:30", "text=请核对预约信息", "05-confirm")
     await page.click("button:has-text('确认预约')")
     await page.wait_for_selector("text=预约成功")
     [booking] = (await client.get("/api/bookings", headers=headers)).json()["items"]
