@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
+from server.booking import flows as booking_flows
 from tests.booking.conftest import TZ, at
 from tests.factories import make_id_number
 from tests.h5.conftest import WECHAT_UA, citizen
@@ -106,10 +107,19 @@ async def test_book_a_slot_see_it_in_my_bookings_and_cancel_it(live, client, chr
     await sign_in(page, headers["Authorization"].split()[1])
     await assert_one_thumb(page)
     await shot(page, "01-home")
+    # Thursday at the center hall is fully booked (staff took every online place away).
+    catalog, _ = await booking_flows.context(live.app)
+    for start in catalog.slot_starts("center", at(26, 0).date()):
+        await booking_flows.set_slot_quota(live.app, hall_code="center", day=at(26, 0).date(),
+                                           start=start.strftime("%H:%M"), quota=0, hotline_quota=0)
     await tap(page, "text=预约办事", "text=第 1 步", "02-types")
+    # A business done fully online says so instead of offering halls.
+    await tap(page, "text=商品房预告登记", "text=全程网办，无需预约", "14-online-only")
+    await page.go_back()
     await page.click("text=二手房转移登记")
     await tap(page, "text=中心大厅", "text=第 3 步", "03-days")
     assert await page.locator("[data-state=closed]", has_text="11月29日").count() == 1  # Sunday
+    assert await page.locator("[data-state=full]", has_text="11月26日").count() == 1
     await tap(page, "text=11月24日", "text=选择时段", "04-slots")
     await tap(page, "text=09:00–09:30", "text=请核对预约信息", "05-confirm")
     await page.click("button:has-text('确认预约')")
@@ -188,3 +198,16 @@ async def test_200_percent_zoom_and_no_javascript_still_book(live, client, chrom
     await assert_one_thumb(page)
     [booking] = (await client.get("/api/bookings", headers=headers)).json()["items"]
     assert (booking["hall"]["code"], booking["date"], booking["start"]) == ("east", "2026-11-25", "14:00")
+
+
+async def test_ask_the_guide(live, chromium):
+    page = await phone(chromium, live)
+    await page.goto("/h5/guide")
+    await page.fill("input[name=q]", "二手房过户要带什么材料")
+    await page.click("button:has-text('问一问')")
+    await page.wait_for_selector(".h5-body")
+    expected = live.ctx.bot.answer("二手房过户要带什么材料")
+    entry = next(e for e in live.ctx.bot.entries if e.id == expected.entry_id)
+    assert entry.answer.splitlines()[0] in await page.inner_text(".h5-body")
+    await assert_one_thumb(page)
+    await shot(page, "15-guide-answer")
