@@ -38,6 +38,11 @@ async def business_types(app) -> list[dict]:
     return sorted(items, key=lambda b: b["tag"] is not None)
 
 
+async def business_type(app, *, code: str) -> dict:
+    catalog = await catalog_service.get(app)
+    return catalog_service.business_type_read(catalog.business_type(code))
+
+
 async def halls(app) -> list[dict]:
     catalog = await catalog_service.get(app)
     return [catalog_service.hall_read(h, catalog) for h in catalog.halls.values() if h.active]

@@ -123,8 +123,7 @@ async def booking_halls(request: Request):
     except AppError as exc:
         if exc.code not in ("BOOKING_NOT_NEEDED", "ONLINE_ONLY"):
             raise
-        catalog = await catalog_service.get(request.app)
-        bt = catalog_service.business_type_read(catalog.business_type(step.bt or ""))
+        bt = await flows.business_type(request.app, code=step.bt or "")
         return render(request, "booking_not_needed.html", title=bt["name"], bt=bt, message=exc.message,
                       online=exc.code == "ONLINE_ONLY", halls=await flows.halls(request.app))
     return render(request, "booking_halls.html", title="选择大厅", step=step, **choice,
