@@ -53,9 +53,10 @@ class Settings(BaseSettings):
     # Mini-program (小程序)
     mp_appid: str = ""
     mp_secret: SecretStr = SecretStr("")
-    # Public-account web authorisation (网页授权): where WeChat sends the user, and our own public root
-    # (e.g. https://dengji.example.gov.cn) for its redirect_uri; empty = the host of the request.
+    # Public-account web authorisation (网页授权): where WeChat sends the user.
     wechat_oauth_base: str = "https://open.weixin.qq.com/"
+    # Where citizens reach this service (e.g. https://dengji.example.gov.cn), for the absolute links WeChat needs:
+    # the web-authorisation redirect_uri (empty = the host of the request) and the menu's VIEW buttons.
     public_base_url: str = ""
 
     citizen_session_ttl_seconds: int = 7 * 86400

@@ -476,10 +476,24 @@ async def get_inbox(*, openid: str | None = None, limit: int, offset: int, openi
     total = await query.count()
     rows = await query.order_by("-id").offset(offset).limit(limit).prefetch_related("notice")
     return {"total": total, "unread": await query.filter(read_at__isnull=True).count(),
-            "items": [{"id": d.id, "notice_id": d.notice_id, "title": d.notice.title, "body": d.notice.body,
-                       "category": d.notice.category, "attachments": d.notice.attachments,
-                       "published_at": (d.notice.started_at or d.created_at).isoformat(),
-                       "read": d.read_at is not None} for d in rows]}
+            "items": [_inbox_item(d) for d in rows]}
+
+
+def _inbox_item(d: NoticeDelivery) -> dict:
+    return {"id": d.id, "notice_id": d.notice_id, "title": d.notice.title, "body": d.notice.body,
+            "category": d.notice.category, "attachments": d.notice.attachments,
+            "published_at": (d.notice.started_at or d.created_at).isoformat(), "read": d.read_at is not None}
+
+
+async def open_inbox_item(*, openid: str, delivery_id: int) -> dict:
+    """Show one of the caller's notices and record its read receipt (opening it is reading it)."""
+    delivery = await NoticeDelivery.get_or_none(
+        id=delivery_id, openid=openid, notice__status__in=[NoticeStatus.SENDING, NoticeStatus.SENT])
+    if delivery is None:
+        raise NotFound("消息不存在", code="INBOX_NOT_FOUND")
+    receipt = await mark_read(openid=openid, delivery_id=delivery_id)
+    await delivery.fetch_related("notice")
+    return _inbox_item(delivery) | {"read": True, "read_at": receipt["read_at"]}
 
 
 async def mark_read(*, openid: str | None = None, delivery_id: int, openids: Sequence[str] = ()) -> dict:

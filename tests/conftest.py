@@ -147,6 +147,13 @@ async def start_app(settings: Settings, *, seed: bool = True) -> tuple[LiveApp, 
         from tests.factories import seed_sample_data
 
         await seed_sample_data(settings)
+    # Start-up tasks (the booking window's counter-id loader) may have read the catalog or counter ids while the
+    # tables were being reset and seeded; seeding does not announce a change, so forget what they read.
+    app.ctx.__dict__.pop("_catalog", None)
+    avail = app.ctx.__dict__.get("_avail_cache")
+    if avail is not None:
+        avail.counter_ids.clear()
+        avail.clear()
     url = f"http://127.0.0.1:{port}"
     client = httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_connections=500))
     return LiveApp(app, url, client), server

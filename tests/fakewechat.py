@@ -736,8 +736,31 @@ class FakeWeChat:
         buttons = body.get("button")
         if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
             raise _WeChatError(40016, "invalid button size")
+        for b in buttons:
+            subs = b.get("sub_button")
+            if subs is not None and not 1 <= len(subs) <= 5:
+                raise _WeChatError(40023, "invalid sub button size")
+            self._check_menu_button(b, sub=False)
+            for sub in subs or []:
+                self._check_menu_button(sub, sub=True)
         self.menu = body
         return {"errcode": 0, "errmsg": "ok"}
+
+    @staticmethod
+    def _check_menu_button(b: dict, *, sub: bool) -> None:
+        """WeChat's per-button rules: name and key sizes in bytes, and links that are absolute web addresses."""
+        name_code, key_code, url_code, domain_code = (40025, 40026, 40027, 40054) if sub else (40018, 40019, 40020,
+                                                                                              40055)
+        if not 1 <= len(str(b.get("name", "")).encode()) <= (60 if sub else 16):
+            raise _WeChatError(name_code, "invalid button name size")
+        if b.get("type") == "click" and not 1 <= len(str(b.get("key", "")).encode()) <= 128:
+            raise _WeChatError(key_code, "invalid button key size")
+        if b.get("type") == "view":
+            url = str(b.get("url", ""))
+            if not 1 <= len(url.encode()) <= 1024:
+                raise _WeChatError(url_code, "invalid button url size")
+            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+                raise _WeChatError(domain_code, "invalid button url domain")
 
     def _h_menu_get(self, req: _Request) -> dict:
         if self.menu is None:

@@ -194,3 +194,11 @@ async def reschedule_mine(app, *, citizen_id: int, booking_id: int, body) -> dic
     new = await service.reschedule(ctx=app.ctx, cipher=app.ctx.cipher, catalog=catalog, now=now, booking=old,
                                    choice=choice)
     return service.read(app.ctx.cipher, catalog, new, with_hint=True) | {"replaces": old.id}
+
+
+async def remind_mine(app, *, citizen_id: int, booking_id: int, subscribe: bool) -> dict:
+    """Subscribe one of the caller's bookings to the day-before reminder (or stop it)."""
+    catalog, _ = await context(app)
+    booking = await service.get_owned(booking_id=booking_id, citizen=await Citizen.get(id=citizen_id))
+    booking = await service.set_reminder(booking=booking, subscribe=subscribe)
+    return service.read(app.ctx.cipher, catalog, booking)

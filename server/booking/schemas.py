@@ -47,6 +47,10 @@ class BookingReschedule(_Strict):
     subscribe: bool | None = None
 
 
+class BookingReminder(_Strict):
+    subscribe: bool
+
+
 class HotlineBookingCreate(BookingCreate):
     name: str = Field(min_length=1, max_length=40)
     id_number: str = Field(min_length=1, max_length=40)

@@ -574,6 +574,16 @@ async def reschedule(*, ctx, cipher: PiiCipher, catalog: Catalog, now: datetime,
     return new
 
 
+async def set_reminder(*, booking: Booking, subscribe: bool) -> Booking:
+    """Turn the day-before reminder of a citizen's active booking on or off."""
+    changed = await Booking.filter(id=booking.id, status__in=ACTIVE, citizen_id__not_isnull=True).update(
+        subscribe=subscribe)
+    if not changed:
+        raise Conflict("该预约已取消或已结束，不再发送提醒", code="NOT_REMINDABLE")
+    await booking.refresh_from_db()
+    return booking
+
+
 async def release_one(ctx, *, booking_id: int, now: datetime) -> bool:
     """Return one cancelled place to the pool once its delay has passed; exactly once."""
     booking = await Booking.get_or_none(id=booking_id).only("id", "counter_id", "hall_code", "date")

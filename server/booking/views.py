@@ -8,7 +8,7 @@ from sanic import Blueprint, Request
 from sanic.response import json, raw
 
 from server.booking import availability, clock, flows
-from server.booking.schemas import BookingCreate, BookingReschedule, SlotsQuery
+from server.booking.schemas import BookingCreate, BookingReminder, BookingReschedule, SlotsQuery
 from server.booking.staff_views import bp as staff_bp
 from server.catalog.staff_views import bp as calendar_bp
 from server.core.auth import current_principal, require_citizen
@@ -91,6 +91,15 @@ async def reschedule(request: Request, booking_id: int):
     data = await flows.reschedule_mine(request.app, citizen_id=request.ctx.principal.id, booking_id=booking_id,
                                        body=body)
     return json(data, status=201)
+
+
+@citizen_bp.post("/bookings/<booking_id:int>/reminder")
+@require_citizen
+async def reminder(request: Request, booking_id: int):
+    """Subscribe an active booking to the day-before reminder, or stop it."""
+    body = parse_body(request, BookingReminder)
+    return json(await flows.remind_mine(request.app, citizen_id=request.ctx.principal.id, booking_id=booking_id,
+                                        subscribe=body.subscribe))
 
 
 bp = Blueprint.group(citizen_bp, staff_bp, calendar_bp)

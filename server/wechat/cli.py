@@ -22,7 +22,7 @@ async def push_menu(settings, path: Path = menu.MENU_FILE) -> dict[str, Any]:
                             api_base=settings.wechat_api_base, timeout=settings.wechat_timeout_seconds,
                             redis=redis, keys=Keys(settings.redis_prefix), threads=2)
     try:
-        return await menu.push(gateway, path)
+        return await menu.push(gateway, path, settings.public_base_url)
     finally:
         gateway.close()
         await redis.aclose()
@@ -33,10 +33,11 @@ def _run(args: argparse.Namespace) -> int:
 
     path = Path(args.file) if args.file else menu.MENU_FILE
     try:
-        if args.menu_command == "show":
-            sys.stdout.write(json.dumps(menu.wechat_payload(menu.load(path)), ensure_ascii=False, indent=2) + "\n")
-            return 0
         settings = load_settings()
+        if args.menu_command == "show":
+            payload = menu.wechat_payload(menu.load(path), settings.public_base_url)
+            sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+            return 0
         if not (settings.wechat_appid and settings.wechat_secret.get_secret_value()):
             sys.exit("未配置公众号 AppID/AppSecret（DENGJI_WECHAT_APPID、DENGJI_WECHAT_SECRET）")
         payload = asyncio.run(push_menu(settings, path))

@@ -9,8 +9,9 @@ from typing import Any
 from config.settings import PROJECT_DIR
 
 MENU_FILE = PROJECT_DIR / "config" / "wechat_menu.json"
-# WeChat's own limits on a custom menu.
+# WeChat's own limits on a custom menu (bytes of UTF-8): names 16 at the top, 60 below; keys 128; links 1024.
 MAX_BUTTONS, MAX_SUB_BUTTONS = 3, 5
+MAX_NAME_BYTES, MAX_SUB_NAME_BYTES, MAX_KEY_BYTES, MAX_URL_BYTES = 16, 60, 128, 1024
 REPLY_KINDS = ("intent", "entry", "text")
 
 
@@ -33,40 +34,58 @@ def load(path: Path = MENU_FILE) -> dict[str, Any]:
         if subs is not None:
             if not isinstance(subs, list) or not 1 <= len(subs) <= MAX_SUB_BUTTONS:
                 raise MenuError(f"“{b.get('name')}”须有 1–{MAX_SUB_BUTTONS} 个子菜单")
-            _check_leaf_name(b)
+            _check_leaf_name(b, MAX_NAME_BYTES)
             for s in subs:
-                _check_leaf(s, keys)
+                _check_leaf(s, keys, MAX_SUB_NAME_BYTES)
         else:
-            _check_leaf(b, keys)
+            _check_leaf(b, keys, MAX_NAME_BYTES)
     return menu
 
 
-def _check_leaf_name(b: dict[str, Any]) -> None:
+def _check_leaf_name(b: dict[str, Any], limit: int) -> None:
     if not isinstance(b.get("name"), str) or not b["name"].strip():
         raise MenuError("每个菜单都要有名称")
+    if len(b["name"].encode()) > limit:
+        raise MenuError(f"菜单名称“{b['name']}”过长（最多 {limit} 字节）")
 
 
-def _check_leaf(b: dict[str, Any], keys: set[str]) -> None:
-    _check_leaf_name(b)
+def _check_leaf(b: dict[str, Any], keys: set[str], name_limit: int) -> None:
+    _check_leaf_name(b, name_limit)
     kind = b.get("type")
     if kind == "click":
         key = b.get("key")
-        if not isinstance(key, str) or not key or key in keys:
-            raise MenuError(f"“{b['name']}”的 key 缺失或重复")
+        if not isinstance(key, str) or not key or key in keys or len(key.encode()) > MAX_KEY_BYTES:
+            raise MenuError(f"“{b['name']}”的 key 缺失、重复或过长")
         keys.add(key)
         reply = b.get("reply")
         if not isinstance(reply, dict) or len(reply) != 1 or next(iter(reply)) not in REPLY_KINDS:
             raise MenuError(f"“{b['name']}”的 reply 须为 intent、entry、text 之一")
-    elif kind == "view" and not b.get("url"):
-        raise MenuError(f"“{b['name']}”缺少 url")
+    elif kind == "view":
+        url = b.get("url")
+        if not isinstance(url, str) or not url.startswith(("/", "https://", "http://")):
+            raise MenuError(f"“{b['name']}”缺少 url，或 url 不以 / 或 http(s):// 开头")
+        if len(url.encode()) > MAX_URL_BYTES:
+            raise MenuError(f"“{b['name']}”的 url 过长（最多 {MAX_URL_BYTES} 字节）")
     elif kind is None:
         raise MenuError(f"“{b['name']}”缺少 type")
 
 
-def wechat_payload(menu: dict[str, Any]) -> dict[str, Any]:
-    """Return the menu as WeChat's menu/create expects it (our reply specs and notes removed)."""
+def wechat_payload(menu: dict[str, Any], base_url: str = "") -> dict[str, Any]:
+    """Return the menu as WeChat's menu/create expects it (our reply specs and notes removed).
+
+    A VIEW link written as a path ("/api/oa/oauth/authorize?next=/h5/booking") is made absolute on base_url
+    (DENGJI_PUBLIC_BASE_URL): WeChat opens only absolute links, and the center's domain is deployment data.
+    """
+    base = base_url.rstrip("/")
+
     def strip(b: dict[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in b.items() if k != "reply" and not k.startswith("_")}
+        if out.get("type") == "view" and out["url"].startswith("/"):
+            if not base.startswith(("https://", "http://")):
+                raise MenuError(f"“{out['name']}”链接到本服务的页面，须先配置 DENGJI_PUBLIC_BASE_URL（如 https://域名）")
+            out["url"] = base + out["url"]
+            if len(out["url"].encode()) > MAX_URL_BYTES:
+                raise MenuError(f"“{out['name']}”的 url 过长（最多 {MAX_URL_BYTES} 字节）")
         if "sub_button" in out:
             out["sub_button"] = [strip(s) for s in out["sub_button"]]
         return out
@@ -94,8 +113,8 @@ def reply_for_click(bot, replies: dict[str, dict[str, str]], key: str) -> str:
     return bot.text(spec["text"]) or bot.text("welcome")
 
 
-async def push(gateway, path: Path = MENU_FILE) -> dict[str, Any]:
+async def push(gateway, path: Path = MENU_FILE, base_url: str = "") -> dict[str, Any]:
     """Create the menu at WeChat through the gateway; return the payload sent."""
-    payload = wechat_payload(load(path))
+    payload = wechat_payload(load(path), base_url)
     await gateway.call(lambda c: c.menu.create(payload), api="menu")
     return payload

@@ -143,6 +143,12 @@ async def test_menu_push_command_creates_the_menu_at_wechat(settings, fake_wecha
            "DENGJI_WECHAT_API_BASE": fake_wechat.base_url, "DENGJI_WECHAT_APPID": fake_wechat.appid,
            "DENGJI_WECHAT_SECRET": fake_wechat.secret}
     cmd = [sys.executable, "-m", "server.cli", "wechat", "menu", "push"]
+    # The pages' links are relative in the file: without the service's public address nothing is pushed.
+    res = await asyncio.to_thread(subprocess.run, cmd, env=env | {"DENGJI_PUBLIC_BASE_URL": ""}, cwd=REPO,
+                                  capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0 and "DENGJI_PUBLIC_BASE_URL" in res.stderr
+    assert not fake_wechat.calls_to("cgi-bin/menu/create")
+    env["DENGJI_PUBLIC_BASE_URL"] = "https://dengji.example.gov.cn/"
     res = await asyncio.to_thread(subprocess.run, cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert "已推送" in res.stdout
@@ -150,6 +156,10 @@ async def test_menu_push_command_creates_the_menu_at_wechat(settings, fake_wecha
     names = [b["name"] for b in fake_wechat.menu["button"]]
     assert names[:2] == ["预约办事", "进度查询"] and "办事指南" in names
     assert "reply" not in str(fake_wechat.menu) and "_comment" not in fake_wechat.menu
+    views = {s["name"]: s["url"] for b in fake_wechat.menu["button"] for s in b.get("sub_button", [b])
+             if s.get("type") == "view"}
+    assert views["预约办事"] == "https://dengji.example.gov.cn/api/oa/oauth/authorize?next=/h5/booking"
+    assert views["进度查询"] == "https://dengji.example.gov.cn/api/oa/oauth/authorize?next=/h5/progress"
     bad = tmp_path / "menu.json"
     bad.write_text('{"button": []}', encoding="utf-8")
     res = await asyncio.to_thread(subprocess.run, [*cmd, "--file", str(bad)], env=env, cwd=REPO,

@@ -1,0 +1,71 @@
+"""Page tests: a citizen signed in through the page cookie, and forms posted with their CSRF token."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from server.core.auth import CITIZEN_COOKIE
+from tests.booking.conftest import MONDAY, citizen
+
+WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+             "Mobile/15E148 MicroMessenger/8.0.50(0x1800322d) NetType/WIFI Language/zh_CN")
+
+
+@pytest.fixture
+def clock(live):
+    """Monday 23 November 2026, 08:30 in the center's time zone (the booking tests' ordinary week)."""
+    live.ctx.clock.set(MONDAY)
+    return live.ctx.clock
+
+
+class Browser:
+    """An HTTP client that keeps cookies like a browser and reads the CSRF token off each page."""
+
+    def __init__(self, live) -> None:
+        self.http = httpx.AsyncClient(base_url=live.url, timeout=30, headers={"user-agent": WECHAT_UA})
+        self.csrf = ""
+
+    async def get(self, path: str, **kw) -> httpx.Response:
+        res = await self.http.get(path, **kw)
+        self._read_csrf(res)
+        return res
+
+    async def post(self, path: str, data: dict, *, csrf: bool = True, **kw) -> httpx.Response:
+        body = dict(data) | ({"csrf": self.csrf} if csrf else {})
+        res = await self.http.post(path, data=body, **kw)
+        self._read_csrf(res)
+        return res
+
+    def _read_csrf(self, res: httpx.Response) -> None:
+        found = re.search(r'name="csrf" value="([^"]+)"', res.text)
+        if found:
+            self.csrf = found.group(1)
+
+    def sign_in(self, headers: dict) -> None:
+        self.http.cookies.set(CITIZEN_COOKIE, headers["Authorization"].split(" ", 1)[1])
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+@pytest.fixture
+async def browser(live):
+    b = Browser(live)
+    yield b
+    await b.aclose()
+
+
+@pytest.fixture
+async def signed_in(live, client, browser) -> tuple[Browser, dict, str]:
+    """A bound citizen signed in on the pages; (browser, API headers, ID number)."""
+    headers, id_number = await citizen(client)
+    browser.sign_in(headers)
+    return browser, headers, id_number
+
+
+def field_error(html: str, field: str) -> str | None:
+    found = re.search(rf'id="err-{field}" role="alert">([^<]+)<', html)
+    return found.group(1) if found else None

@@ -1,0 +1,213 @@
+"""The pages in a real browser: Debian's chromium driven by playwright, on a 375×667 phone with WeChat's user
+agent. Book a slot end to end, see it in 我的预约, cancel it; look a case up; read a notice; 200 % zoom; no
+JavaScript. Screenshots go to docs/h5/ (shown in the README)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from server.booking import flows as booking_flows
+from tests.booking.conftest import TZ, at
+from tests.factories import make_id_number
+from tests.h5.conftest import WECHAT_UA, citizen
+from tests.h5.test_inbox import member_with_notice
+from tests.h5.test_pages import ingest  # noqa: F401  (fixture)
+from tests.notices.conftest import write_config
+from tests.progress.conftest import created, stage
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "h5"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.skipif(not (Path(CHROMIUM).exists() or shutil.which("chromium")),
+                       reason="Debian chromium is not installed at /usr/bin/chromium (apt-get install chromium)"),
+    pytest.mark.skipif(importlib.util.find_spec("playwright") is None,
+                       reason="python playwright is not installed (pip install -e '.[dev]')"),
+]
+
+
+@pytest.fixture
+def settings(settings):
+    write_config(settings.home)  # notices: fast delivery in-process
+    return settings.model_copy(update={"jobs_backend": "inline"})
+
+
+@pytest.fixture
+async def chromium():
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def phone(chromium, live, *, zoom: float = 1, javascript: bool = True):
+    """A page on a 375×667 phone in WeChat; `zoom` 2 is the browser at 200 % (half the CSS pixels)."""
+    context = await chromium.new_context(
+        viewport={"width": round(375 / zoom), "height": round(667 / zoom)}, device_scale_factor=2 * zoom,
+        is_mobile=True, has_touch=True, user_agent=WECHAT_UA, locale="zh-CN", base_url=live.url,
+        java_script_enabled=javascript)
+    context.set_default_timeout(15_000)
+    return await context.new_page()
+
+
+async def sign_in(page, token: str, next_url: str = "/h5/") -> None:
+    """The documented development sign-in: paste a citizen token into /h5/dev/login."""
+    await page.goto(f"/h5/dev/login?next={quote(next_url)}")
+    await page.fill("input[name=token]", token)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(lambda url: url.endswith(next_url))
+
+
+async def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+async def tap(page, target: str, until: str, name: str) -> None:
+    """Tap, wait for the next page, check it fits one thumb and keep its screenshot."""
+    await page.click(target)
+    await page.wait_for_selector(until)
+    await assert_one_thumb(page)
+    await shot(page, name)
+
+
+async def assert_one_thumb(page) -> None:
+    """Nothing wider than the screen, and every link and button at least 44 CSS px tall."""
+    sizes = await page.evaluate("""() => ({
+        overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+        small: [...document.querySelectorAll('a.weui-cell, a.weui-btn, button, .h5-nav a, .h5-grid a')]
+            .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 44)
+            .map(e => e.textContent.trim()).slice(0, 5),
+        font: parseFloat(getComputedStyle(document.body).fontSize)})""")
+    wide = await page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+        .map(e => e.tagName + '.' + e.className + ':' + e.textContent.trim().slice(0, 20)).slice(0, 5)""")
+    assert sizes["overflow"] <= 0, f"page wider than the screen by {sizes['overflow']}px: {wide}"
+    assert sizes["small"] == [], f"targets under 44px: {sizes['small']}"
+    assert sizes["font"] >= 18
+
+
+async def test_book_a_slot_see_it_in_my_bookings_and_cancel_it(live, client, chromium):
+    live.ctx.clock.set(at(23, 8, 30))
+    headers, _ = await citizen(client)
+    page = await phone(chromium, live)
+    page.on("dialog", lambda dialog: dialog.accept())
+    await sign_in(page, headers["Authorization"].split()[1])
+    await assert_one_thumb(page)
+    await shot(page, "01-home")
+    # Thursday at the center hall is fully booked (staff took every online place away).
+    catalog, _ = await booking_flows.context(live.app)
+    for start in catalog.slot_starts("center", at(26, 0).date()):
+        await booking_flows.set_slot_quota(live.app, hall_code="center", day=at(26, 0).date(),
+                                           start=start.strftime("%H:%M"), quota=0, hotline_quota=0)
+    await tap(page, "text=预约办事", "text=第 1 步", "02-types")
+    # A business done fully online says so instead of offering halls.
+    await tap(page, "text=商品房预告登记", "text=全程网办，无需预约", "14-online-only")
+    await page.go_back()
+    await page.click("text=二手房转移登记")
+    await tap(page, "text=中心大厅", "text=第 3 步", "03-days")
+    assert await page.locator("[data-state=closed]", has_text="11月29日").count() == 1  # Sunday
+    assert await page.locator("[data-state=full]", has_text="11月26日").count() == 1
+    await tap(page, "text=11月24日", "text=选择时段", "04-slots")
+    await tap(page, "text=09:00–09:30", "text=请核对预约信息", "05-confirm")
+    await page.click("button:has-text('确认预约')")
+    await page.wait_for_selector("text=预约成功")
+    [booking] = (await client.get("/api/bookings", headers=headers)).json()["items"]
+    assert await page.inner_text(".h5-code__value") == booking["code"]
+    assert await page.locator(".h5-code svg").count() == 1
+    await assert_one_thumb(page)
+    await shot(page, "06-booked")
+    await page.click(".h5-nav >> text=我的预约")
+    await page.wait_for_selector("text=2026-11-24 09:00–09:30")
+    await shot(page, "07-my-bookings")
+    await page.click("text=2026-11-24 09:00–09:30")
+    await page.click("button:has-text('取消预约')")
+    await page.wait_for_selector("text=预约已取消")
+    await shot(page, "08-cancelled")
+    [after] = (await client.get("/api/bookings", headers=headers)).json()["items"]
+    assert after["status"] == "cancelled"
+
+
+async def test_look_up_a_case_by_receipt_number(live, client, chromium, ingest):  # noqa: F811
+    id_number = make_id_number(birth="19880808", seq=321)
+    receipt = "2026-1120-000777"
+    # Case dates follow the real calendar (progress reads the wall clock): accepted two days ago.
+    day = datetime.now(TZ).date() - timedelta(days=2)
+    results = await ingest.send(created(receipt, [("王五", id_number)], accepted_at=f"{day}T10:00:00+08:00"),
+                                stage(receipt, "reviewing", f"{day}T15:00:00+08:00"),
+                                stage(receipt, "registered", f"{day + timedelta(days=1)}T09:30:00+08:00", seq=1))
+    assert {r["status"] for r in results} == {"accepted"}
+    page = await phone(chromium, live)
+    await page.goto("/h5/progress")
+    await page.fill("input[name=receipt_no]", receipt)
+    await page.fill("input[name=id_last6]", "000000")
+    await page.click("button:has-text('查询')")
+    error = page.locator(".h5-box-error")
+    assert "未查到办件" in await error.inner_text()
+    assert "id_last6" not in page.url and "000000" not in page.url
+    await shot(page, "10-progress-error")
+    await page.fill("input[name=id_last6]", id_number[-6:])
+    await page.click("button:has-text('查询')")
+    await page.wait_for_selector("text=办理进度")
+    titles = await page.locator(".weui-steps__item__title").all_inner_texts()
+    assert titles[:3] == ["已受理", "审核中", "已登簿"]
+    assert id_number[-6:] not in page.url
+    await assert_one_thumb(page)
+    await shot(page, "09-progress")
+
+
+async def test_read_a_notice(live, client, chromium):
+    token, publisher, notice_id = await member_with_notice(live, client)
+    page = await phone(chromium, live)
+    await sign_in(page, token, "/h5/inbox")
+    assert await page.locator(".weui-badge").count() == 1
+    await shot(page, "11-inbox")
+    await page.click("text=周末临时加开服务窗口")
+    await page.wait_for_selector(".h5-body")
+    assert "临时加开服务窗口" in await page.inner_text(".h5-body")
+    await shot(page, "12-notice")
+    report = (await client.get(f"/api/staff/notices/{notice_id}/report", headers=publisher)).json()
+    assert report["totals"]["read"] == 1
+    await page.go_back()
+    await page.reload()
+    assert await page.locator(".weui-badge").count() == 0
+
+
+async def test_200_percent_zoom_and_no_javascript_still_book(live, client, chromium):
+    live.ctx.clock.set(at(23, 8, 30))
+    headers, _ = await citizen(client)
+    page = await phone(chromium, live, zoom=2, javascript=False)
+    await sign_in(page, headers["Authorization"].split()[1],
+                  "/h5/booking/confirm?bt=secondhand_transfer&hall=east&date=2026-11-25&start=14:00")
+    await assert_one_thumb(page)
+    await shot(page, "13-confirm-200-percent")
+    await page.click("button:has-text('确认预约')")
+    await page.wait_for_selector("text=预约成功")
+    await assert_one_thumb(page)
+    [booking] = (await client.get("/api/bookings", headers=headers)).json()["items"]
+    assert (booking["hall"]["code"], booking["date"], booking["start"]) == ("east", "2026-11-25", "14:00")
+
+
+async def test_ask_the_guide(live, chromium):
+    page = await phone(chromium, live)
+    await page.goto("/h5/guide")
+    await page.fill("input[name=q]", "二手房过户要带什么材料")
+    await page.click("button:has-text('问一问')")
+    await page.wait_for_selector(".h5-body")
+    expected = live.ctx.bot.answer("二手房过户要带什么材料")
+    entry = next(e for e in live.ctx.bot.entries if e.id == expected.entry_id)
+    assert entry.answer.splitlines()[0] in await page.inner_text(".h5-body")
+    await assert_one_thumb(page)
+    await shot(page, "15-guide-answer")
