@@ -39,6 +39,7 @@ from server.core.crypto import PiiCipher
 from server.core.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
 from server.identity import validators as v
 from server.identity.service import id_hash as _id_hash
+from server.queue import service as queue_service
 
 ACTIVE = (BookingStatus.PENDING, BookingStatus.CONFIRMED)
 STATUS_TEXT = {
@@ -718,6 +719,8 @@ async def check_in(*, catalog: Catalog, now: datetime, booking: Booking) -> tupl
             raise Conflict("该预约状态已变化，请刷新后重试", code="NOT_CHECKABLE")
         queue_no = await _next_queue_no(booking.hall_code, booking.date, conn)
         await Booking.filter(id=booking.id).using_db(conn).update(queue_no=queue_no)
+        await queue_service.issue(conn, hall_code=booking.hall_code, day=booking.date, number=queue_no,
+                                  business_type=booking.business_type, now=now, booking_id=booking.id)
     await booking.refresh_from_db()
     return booking, False
 
@@ -746,8 +749,11 @@ async def walk_in(*, catalog: Catalog, now: datetime, hall: HallInfo, business_t
     await _ensure_queue(hall.code, today)
     async with in_transaction() as conn:
         queue_no = await _next_queue_no(hall.code, today, conn)
-        return await WalkIn.create(using_db=conn, hall_code=hall.code, date=today, business_type=bt.code,
+        walk = await WalkIn.create(using_db=conn, hall_code=hall.code, date=today, business_type=bt.code,
                                    channel_code=channel_code or bt.code, queue_no=queue_no, staff_id=staff_id)
+        await queue_service.issue(conn, hall_code=hall.code, day=today, number=queue_no, business_type=bt.code,
+                                  now=now, walk_in_id=walk.id)
+        return walk
 
 
 async def figures(*, hall_code: str, day: date) -> dict:

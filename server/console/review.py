@@ -1,0 +1,3 @@
+from sanic import Blueprint
+
+bp = Blueprint("console_review", url_prefix="/console")

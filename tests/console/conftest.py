@@ -1,0 +1,51 @@
+"""Console test helpers: a staff member signed in to /console/ through its login form, over real HTTP."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import httpx
+
+from models import StaffRole
+from tests.booking.conftest import clock  # noqa: F401  (the pinned clock fixture)
+from server.staff import service as staff_service
+
+PASSWORD = "correct-horse-42"
+_seq = itertools.count(1)
+
+
+async def make_staff(role: str = "admin", hall_code: str | None = None, username: str | None = None) -> str:
+    username = username or f"c{role}{next(_seq)}"
+    await staff_service.create(username=username, password=PASSWORD, display_name=f"测试{next(_seq)}",
+                               role=StaffRole(role), hall_code=hall_code)
+    return username
+
+
+class Console:
+    """An httpx client with a console session cookie and the page's CSRF token."""
+
+    def __init__(self, http: httpx.AsyncClient, csrf: str) -> None:
+        self.http, self.csrf = http, csrf
+
+    async def get(self, path: str, **kw) -> httpx.Response:
+        return await self.http.get(path, **kw)
+
+    async def post(self, path: str, data: dict | None = None, **kw) -> httpx.Response:
+        return await self.http.post(path, data={"csrf": self.csrf, **(data or {})}, **kw)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+async def console_login(live, role: str = "admin", hall_code: str | None = None) -> Console:
+    username = await make_staff(role, hall_code)
+    http = httpx.AsyncClient(base_url=live.url, timeout=30)
+    res = await http.post("/console/login", data={"username": username, "password": PASSWORD})
+    assert res.status_code == 302, res.text
+    page = (await http.get("/console/password")).text
+    return Console(http, csrf_of(page))
