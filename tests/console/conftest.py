@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
+from pathlib import Path
 
 import httpx
+import pytest
 
 from models import StaffRole
 from tests.booking.conftest import clock  # noqa: F401  (the pinned clock fixture)
@@ -49,3 +52,46 @@ async def console_login(live, role: str = "admin", hall_code: str | None = None)
     assert res.status_code == 302, res.text
     page = (await http.get("/console/password")).text
     return Console(http, csrf_of(page))
+
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+
+
+@pytest.fixture
+async def browser():
+    """Debian's chromium driven by playwright; skipped with a reason where either is missing."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium): no browser for the console tests")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        pytest.skip("python playwright not installed (pip install -e '.[dev]')")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def new_page(browser, live):
+    """A desk-sized (1366×768) page on the live app."""
+    context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN",
+                                        base_url=live.url)
+    return await context.new_page()
+
+
+async def browser_login(page, username: str) -> None:
+    await page.goto("/console/login")
+    await page.fill("#f-username", username)
+    await page.fill("#f-password", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/console/**")
+
+
+async def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
