@@ -5,7 +5,7 @@
     if (el) {
       var d = JSON.parse(el.dataset.chart);
       echarts.init(el).setOption({
-        tooltip: {trigger: "axis"}, legend: {data: ["已送达", "失败", "已读"]},
+        animation: false, tooltip: {trigger: "axis"}, legend: {data: ["已送达", "失败", "已读"]},
         grid: {left: 48, right: 16, bottom: 40, top: 40},
         xAxis: {type: "category", data: d.orgs}, yAxis: {type: "value", minInterval: 1},
         series: [{name: "已送达", type: "bar", data: d.sent, itemStyle: {color: "#1d4f91"}},
@@ -18,7 +18,7 @@
     if (f) {
       var g = JSON.parse(f.dataset.chart);
       echarts.init(f).setOption({
-        tooltip: {trigger: "axis"}, legend: {data: g.series.map(function (s) { return s.name; })},
+        animation: false, tooltip: {trigger: "axis"}, legend: {data: g.series.map(function (s) { return s.name; })},
         grid: {left: 48, right: 16, bottom: 40, top: 40},
         xAxis: {type: "category", data: g.days}, yAxis: {type: "value", minInterval: 1},
         series: g.series.map(function (s) {
