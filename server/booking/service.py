@@ -796,6 +796,15 @@ async def figures_by_day(*, hall_code: str | None, start: date, end: date) -> li
     return out
 
 
+async def active_on(*, day: date, hall_codes: list[str] | None = None) -> dict[str, int]:
+    """Bookings still to be served on a day, per hall: what closing that day would touch."""
+    qs = Booking.filter(date=day, status__in=ACTIVE)
+    if hall_codes:
+        qs = qs.filter(hall_code__in=hall_codes)
+    rows = await qs.annotate(n=Count("id")).group_by("hall_code").values_list("hall_code", "n")
+    return dict(rows)
+
+
 # --------------------------------------------------------------------------- sweeps
 
 

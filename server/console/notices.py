@@ -44,7 +44,8 @@ def _notice_data(request: Request) -> dict:
 
 async def _compose(request: Request, *, status: int = 200, **extra):
     catalog, _ = await flows.context(request.app)
-    return render(request, "notice_compose.html", status=status, categories=load_config(request.app.ctx.settings).categories,
+    categories = load_config(request.app.ctx.settings).categories
+    return render(request, "notice_compose.html", status=status, categories=categories,
                   org_types=[(t.value, service.ORG_TYPE_NAMES[t]) for t in OrgType],
                   halls=[h for h in catalog.halls.values() if h.active], **extra)
 

@@ -60,10 +60,17 @@ async def get_all() -> list[StaffUser]:
     return await StaffUser.all().order_by("id")
 
 
-async def audit_entries(*, limit: int = 100, target_type: str | None = None) -> list[AuditLog]:
+async def audit_entries(*, limit: int = 100, target_type: str | None = None, actor_id: str | None = None,
+                        action: str | None = None, target_id: str | None = None) -> list[AuditLog]:
     qs = AuditLog.all().order_by("-id").limit(limit)
     if target_type:
         qs = qs.filter(target_type=target_type)
+    if actor_id:
+        qs = qs.filter(actor_id=actor_id)
+    if action:
+        qs = qs.filter(action=action)
+    if target_id:
+        qs = qs.filter(target_id=target_id)
     return await qs
 
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from models import StaffRole
-from tests.booking.conftest import clock  # noqa: F401  (the pinned clock fixture)
 from server.staff import service as staff_service
+from tests.booking.conftest import clock  # noqa: F401  (the pinned clock fixture)
 
 PASSWORD = "correct-horse-42"
 _seq = itertools.count(1)
