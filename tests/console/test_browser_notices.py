@@ -1,12 +1,19 @@
 """In a real browser: compose a notice with the live reach preview, send it and read its delivery report;
 a role that may not open a page is refused."""
 
+import pytest
 from playwright.async_api import expect
 
 from models import Notice
 from tests.console.conftest import browser_login, make_staff, new_page, shot
 from tests.factories import staff_headers
 from tests.notices.helpers import join, make_org
+
+
+@pytest.fixture
+def settings(settings):
+    """Delivery jobs run in this process (also with real Redis), so the test can wait for them."""
+    return settings.model_copy(update={"jobs_backend": "inline"})
 
 
 async def test_compose_send_and_report(live, client, fake_wechat, browser):
