@@ -45,7 +45,7 @@ async def _index(request: Request, *, status: int = 200, **extra):
     q = (request.args.get("q") or "").strip()
     entries = await service.get_all_entries(app=app)
     votes = {s["entry_id"]: s for s in await service.get_feedback_summary(app=app)}
-    misses = await service.get_all_misses(redis=app.ctx.redis, keys=app.ctx.keys, limit=50)
+    misses = await service.get_all_misses(redis=app.ctx.redis, keys=app.ctx.keys, limit=20)
     shown = [e for e in entries if _matches(e, q)] if q else entries
     return render(request, "kb.html", status=status, entries=shown, all_entries=entries, total=len(entries),
                   q=q, votes=votes, misses=misses, **extra)

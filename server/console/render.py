@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -51,7 +52,9 @@ def render(request: Request, template: str, *, status: int = 200, **context) -> 
     body = ENV.get_template(template).render(
         request=request, session=session, csrf=session.csrf if session else "",
         nav=nav_for(session.principal) if session else [], path=request.path, **context)
-    return html(body, status=status, headers={"cache-control": "no-store"})
+    # Server-Timing: the page's server time, shown in the browser's devtools and read by bench/bench_console.py.
+    took = (time.perf_counter() - request.started) * 1000 if hasattr(request, "started") else 0.0
+    return html(body, status=status, headers={"cache-control": "no-store", "server-timing": f"app;dur={took:.1f}"})
 
 
 def refuse(request: Request, message: str, *, status: int = 403) -> HTTPResponse:

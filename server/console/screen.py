@@ -13,8 +13,8 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from server.booking import flows
-from server.console.render import render
-from server.core.errors import Forbidden
+from server.console.render import refuse, render
+from server.core.errors import AppError, Forbidden
 from server.queue import service as queue
 
 bp = Blueprint("console_screen", url_prefix="/console/halls")
@@ -48,7 +48,10 @@ def _checkin_qr(app, hall_code: str):
 
 @bp.get("/<code>/screen")
 async def screen(request: Request, code: str):
-    await _check(request, code)
+    try:
+        await _check(request, code)
+    except AppError as exc:  # the TV shows a page that says what to do, not a JSON body
+        return refuse(request, exc.message, status=exc.status)
     catalog, now = await flows.context(request.app)
     hall = catalog.hall(code)
     calls = [queue.read(t) for t in await queue.board(hall_code=hall.code, day=now.date())]

@@ -4,6 +4,9 @@ function, render a template (server/console/templates/)."""
 
 from __future__ import annotations
 
+import hmac
+import secrets
+
 from sanic import Blueprint, Request
 from sanic.response import redirect
 
@@ -27,26 +30,42 @@ def _safe_next(target: str | None) -> str:
     return "/console/"
 
 
+# The login form has no session yet: its CSRF token is a double-submit cookie (SameSite=Strict) + hidden field.
+LOGIN_CSRF = "dengji_login_csrf"
+
+
+def _login_form(request: Request, *, status: int = 200, **context):
+    token = secrets.token_urlsafe(16)
+    response = render(request, "login.html", status=status, login_csrf=token, **context)
+    response.add_cookie(LOGIN_CSRF, token, path="/console/login", httponly=True, samesite="Strict",
+                        secure=request.app.ctx.settings.env == "production", max_age=3600)
+    return response
+
+
 @core.get("/login")
 async def login_page(request: Request):
     notice = "登录已超时或已退出，请重新登录" if request.args.get("next") else None
-    return render(request, "login.html", next=_safe_next(request.args.get("next")), notice=notice)
+    return _login_form(request, next=_safe_next(request.args.get("next")), notice=notice)
 
 
 @core.post("/login")
 async def login(request: Request):
     data = fields(request)
     target = _safe_next(data.pop("next", None))
+    sent, expected = (request.form.get("csrf") or "").encode(), (request.cookies.get(LOGIN_CSRF) or "").encode()
+    if not expected or not hmac.compare_digest(sent, expected):
+        return _login_form(request, status=403, next=target, username=data.get("username"),
+                           errors={"": "页面已过期，请重新登录"})
     try:
         body = parse(StaffLogin, data)
         user = await staff_service.authenticate(username=body.username, password=body.password)
     except FormError as exc:
-        return render(request, "login.html", status=422, errors=exc.errors, next=target,
-                      username=data.get("username"))
+        return _login_form(request, status=422, errors=exc.errors, next=target, username=data.get("username"))
     except AppError as exc:
-        return render(request, "login.html", status=exc.status, errors={"password": exc.message}, next=target,
-                      username=data.get("username"))
+        return _login_form(request, status=exc.status, errors={"password": exc.message}, next=target,
+                           username=data.get("username"))
     response = redirect(target)
+    response.delete_cookie(LOGIN_CSRF, path="/console/login")
     await session.start(request, response, name=user.display_name,
                         principal=Principal("staff", user.id, role=user.role.value, hall_code=user.hall_code))
     return response

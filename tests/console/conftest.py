@@ -48,7 +48,8 @@ def csrf_of(page: str) -> str:
 async def console_login(live, role: str = "admin", hall_code: str | None = None) -> Console:
     username = await make_staff(role, hall_code)
     http = httpx.AsyncClient(base_url=live.url, timeout=30)
-    res = await http.post("/console/login", data={"username": username, "password": PASSWORD})
+    form = csrf_of((await http.get("/console/login")).text)
+    res = await http.post("/console/login", data={"username": username, "password": PASSWORD, "csrf": form})
     assert res.status_code == 302, res.text
     page = (await http.get("/console/password")).text
     return Console(http, csrf_of(page))

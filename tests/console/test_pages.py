@@ -7,22 +7,27 @@ import pytest
 from models import AuditLog, Booking, CalendarDay, StaffUser
 from server.console import session as console_session
 from server.progress import service as progress
-from tests.booking.conftest import at, book, citizen
-from tests.console.conftest import PASSWORD, console_login, make_staff
+from tests.booking.conftest import book, citizen
+from tests.console.conftest import PASSWORD, console_login, csrf_of, make_staff
 from tests.factories import make_id_number, staff_headers
 from tests.progress.conftest import Ingest, created
 
 
 async def test_login_logout_password_and_idle_timeout(live, client):
     username = await make_staff("reviewer")
-    res = await client.post("/console/login", data={"username": username, "password": "wrong-password"})
+    res = await client.post("/console/login", data={"username": username, "password": PASSWORD})
+    assert res.status_code == 403 and "页面已过期" in res.text  # no login-form token: refused
+    form = csrf_of((await client.get("/console/login")).text)
+    res = await client.post("/console/login", data={"username": username, "password": "wrong-password",
+                                                    "csrf": form})
     assert res.status_code == 401 and "用户名或密码错误" in res.text and 'id="e-password"' in res.text
-    res = await client.post("/console/login", data={"username": "", "password": ""})
+    form = csrf_of(res.text)
+    res = await client.post("/console/login", data={"username": "", "password": "", "csrf": form})
     assert res.status_code == 422 and 'id="e-username"' in res.text
     res = await client.post("/console/login", data={"username": username, "password": PASSWORD,
-                                                    "next": "https://evil.example/"})
+                                                    "csrf": csrf_of(res.text), "next": "https://evil.example/"})
     assert res.status_code == 302 and res.headers["location"] == "/console/"
-    cookie = res.headers["set-cookie"].lower()
+    cookie = next(c for c in res.headers.get_list("set-cookie") if c.startswith("dengji_staff=")).lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/console" in cookie
     client.cookies.clear()
     console = await console_login(live, "reviewer")
@@ -93,7 +98,8 @@ async def test_hotline_books_finds_and_cancels(live, client, clock):
 async def test_cases_overdue_and_audited_detail(live, client):
     key, secret = await progress.create_client(cipher=live.ctx.cipher, name=f"bdc-{uuid.uuid4().hex[:6]}")
     ingest = Ingest(client, key.key_id, secret)
-    await ingest.send(created("2026-0930-000123", [("张三丰", make_id_number(seq=105))], business_type="mortgage_first"))
+    await ingest.send(created("2026-0930-000123", [("张三丰", make_id_number(seq=105))],
+                              business_type="mortgage_first"))
     reviewer = await console_login(live, "reviewer")
     page = await reviewer.get("/console/cases")
     assert page.status_code == 200 and "2026-0930-000123" in page.text and "中心大厅" in page.text

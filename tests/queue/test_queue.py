@@ -14,6 +14,7 @@ from tortoise.transactions import in_transaction
 
 from models import QueueTicket
 from server.console import screen
+from server.core.errors import Conflict
 from server.queue import service as queue
 from tests.conftest import REDIS_URL
 
@@ -36,9 +37,9 @@ async def test_parallel_windows_never_share_a_number(live):
     tickets = await asyncio.gather(*calls)
     assert sorted(t.number for t in tickets) == list(range(1, 13))
     assert len({t.window for t in tickets}) == 12
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(Conflict) as exc:
         await queue.call_next(ctx=live.ctx, hall_code="center", day=DAY, window="1", now=T0 + timedelta(hours=1))
-    assert getattr(exc.value, "code", "") == "QUEUE_EMPTY"
+    assert exc.value.code == "QUEUE_EMPTY"
 
 
 async def test_waiting_counts_and_average_wait(live):
@@ -53,8 +54,9 @@ async def test_waiting_counts_and_average_wait(live):
     tickets = await queue.get_all(hall_code="center", day=DAY)
     assert queue.average_minutes(tickets) == {"wait": 10.0, "service": 5.0}
     assert await queue.waiting_counts(hall_code="center", day=DAY) == {"change": 2, "mortgage_first": 1}
-    with pytest.raises(Exception):
+    with pytest.raises(Conflict) as exc:
         await queue.finish(ticket=first, now=T0)  # already done
+    assert exc.value.code == "TICKET_NOT_CALLED"
     assert (await QueueTicket.get(id=first.id)).status == "done"
 
 
