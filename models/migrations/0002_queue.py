@@ -30,4 +30,12 @@ class Migration(migrations.Migration):
             options={'table': 'queue_ticket', 'app': 'models', 'unique_together': (('hall_code', 'date', 'number'),), 'indexes': [Index(fields=['hall_code', 'date', 'status'])], 'pk_attr': 'id', 'table_description': 'A queue number of one hall on one day. Timestamps give waiting and service times.'},
             bases=['Model'],
         ),
+        ops.AddIndex(
+            model_name='Booking',
+            index=Index(fields=['date', 'hall_code', 'status']),
+        ),
+        ops.AddIndex(
+            model_name='Case',
+            index=Index(fields=['stage', 'promised_date', 'hall', 'business_type', 'id']),
+        ),
     ]

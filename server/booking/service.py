@@ -779,7 +779,8 @@ async def figures_by_day(*, hall_code: str | None, start: date, end: date) -> li
     walks = WalkIn.filter(date__gte=start, date__lte=end)
     if hall_code:
         qs, walks = qs.filter(hall_code=hall_code), walks.filter(hall_code=hall_code)
-    rows = await qs.annotate(n=Count("id")).group_by("date", "status").values_list("date", "status", "n")
+    # Counting a column of the (date, hall_code, status) index lets PostgreSQL answer from the index alone.
+    rows = await qs.annotate(n=Count("date")).group_by("date", "status").values_list("date", "status", "n")
     walk_rows = await walks.annotate(n=Count("id")).group_by("date").values_list("date", "n")
     by: dict[date, dict[str, int]] = {}
     for day, status, n in rows:

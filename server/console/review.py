@@ -22,6 +22,7 @@ from server.progress import service as progress
 from server.staff.audit import record_read
 
 bp = Blueprint("console_review", url_prefix="/console")
+REVIEW_PAGE = 100  # the earliest pending bookings; each decision makes room for the next
 HOTLINE_FIELDS = {"HALL_NOT_FOUND": "hall", "BUSINESS_TYPE_NOT_FOUND": "business_type", "SLOT_FULL": "start",
                   "SLOT_NOT_FOUND": "start", "NOT_RELEASED": "date", "TOO_LATE": "start", "DATE_PASSED": "date"}
 
@@ -40,7 +41,7 @@ async def _review(request: Request, *, status: int = 200, **extra):
     except AppError as exc:
         return refuse(request, exc.message, status=exc.status)
     rows = await service.get_all(cipher=request.app.ctx.cipher, hall_code=hall, status=BookingStatus.PENDING,
-                                 limit=200)
+                                 limit=REVIEW_PAGE)
     return render(request, "review.html", status=status, bookings=await _shown(request, rows), **extra)
 
 
