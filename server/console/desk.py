@@ -56,8 +56,10 @@ async def _desk(request: Request, code: str, *, status: int = 200, **extra):
         return refuse(request, exc.message, status=exc.status)
     window = extra.pop("window", None) or request.args.get("window") or "1"
     ctx = await _queue_context(request, catalog, now, hall, window)
-    if request.headers.get("hx-request") and extra.pop("fragment", False):
-        return render(request, "desk_queue.html", status=status, hall=hall, **ctx, **extra)
+    fragment = extra.pop("fragment", None)
+    if request.headers.get("hx-request") and fragment:
+        template = "desk_queue_live.html" if fragment == "live" else "desk_queue.html"
+        return render(request, template, status=status, hall=hall, **ctx, **extra)
     rows = await service.get_all(cipher=request.app.ctx.cipher, hall_code=hall.code, day=now.date(), limit=1000)
     await record_read(request, target_type="booking", target_ids=[b.id for b in rows], fields=flows.PII_FIELDS)
     bookings = [service.read(request.app.ctx.cipher, catalog, b) for b in rows]
@@ -90,8 +92,8 @@ async def desk(request: Request, code: str):
 @bp.get("/halls/<code>/queue")
 @page("hall_staff")
 async def queue_panel(request: Request, code: str):
-    """The queue panel alone (htmx refreshes it every few seconds)."""
-    return await _desk(request, code, fragment=True)
+    """The queue's live part alone (htmx refreshes it every few seconds)."""
+    return await _desk(request, code, fragment="live")
 
 
 @bp.post("/halls/<code>/checkin")

@@ -31,6 +31,9 @@ async def test_checkin_queue_and_walk_in(live, client, clock):
     res = await desk.post("/console/halls/center/walkin", {"business_type": "mortgage_first",
                                                             "channel": "personal_guarantee_mortgage"})
     assert res.status_code == 200 and "排队号 003" in res.text
+    live_part = await desk.get("/console/halls/center/queue", headers={"HX-Request": "true"})
+    assert live_part.text.lstrip().startswith('<div id="queue-live"') and 'id="waiting-total">3<' in live_part.text
+    assert "<td>二手房转移登记（存量房买卖过户）</td><td>2</td>" in live_part.text
     # The queue: call, recall, skip, next, done; counts per business type.
     res = await desk.post("/console/halls/center/queue/next", {"window": "3"})
     assert "请 001 号到 3 号窗口" in res.text
