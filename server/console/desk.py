@@ -39,7 +39,7 @@ async def _queue_context(request: Request, catalog, now, hall, window: str) -> d
     waiting = await queue.waiting_counts(hall_code=hall.code, day=day)
     return {
         "window": window,
-        "current": next((t for t in tickets if t.status == "called" and t.window == window), None),
+        "current": await queue.at_window(hall_code=hall.code, day=day, window=window),
         "called": [t for t in tickets if t.status == "called"],
         "waiting": [(catalog.business_types[bt].name if bt in catalog.business_types else bt, n)
                     for bt, n in sorted(waiting.items())],
