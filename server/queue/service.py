@@ -7,6 +7,7 @@ Every call is published on the hall's Redis channel so call screens served by an
 from __future__ import annotations
 
 import json
+import unicodedata
 from datetime import date, datetime
 
 from tortoise.functions import Count
@@ -34,7 +35,8 @@ async def issue(conn, *, hall_code: str, day: date, number: int, business_type: 
 
 
 def _window(window: str) -> str:
-    window = (window or "").strip()
+    # Full-width digits typed with a Chinese IME ("３") name the same window as "3".
+    window = unicodedata.normalize("NFKC", window or "").strip()
     if not window or len(window) > 16:
         raise Unprocessable("请填写窗口号（不超过16个字符）", code="WINDOW_REQUIRED")
     return window

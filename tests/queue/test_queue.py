@@ -32,11 +32,13 @@ async def _issue(n: int, business_type: str = "change") -> None:
 
 async def test_parallel_windows_never_share_a_number(live):
     await _issue(12)
-    calls = [queue.call_next(ctx=live.ctx, hall_code="center", day=DAY, window=str(w), now=T0 + timedelta(hours=1))
-             for w in range(1, 13)]
+    # Window 3 typed full-width, as a Chinese IME gives it.
+    calls = [queue.call_next(ctx=live.ctx, hall_code="center", day=DAY, window="３" if w == 3 else str(w),
+                             now=T0 + timedelta(hours=1)) for w in range(1, 13)]
     tickets = await asyncio.gather(*calls)
     assert sorted(t.number for t in tickets) == list(range(1, 13))
     assert len({t.window for t in tickets}) == 12
+    assert (await queue.at_window(hall_code="center", day=DAY, window="3")).window == "3"
     with pytest.raises(Conflict) as exc:
         await queue.call_next(ctx=live.ctx, hall_code="center", day=DAY, window="1", now=T0 + timedelta(hours=1))
     assert exc.value.code == "QUEUE_EMPTY"
