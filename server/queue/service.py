@@ -121,6 +121,8 @@ async def board(*, hall_code: str, day: date) -> list[QueueTicket]:
 
 
 async def at_window(*, hall_code: str, day: date, window: str) -> QueueTicket | None:
+    """The number a window is serving now, if any."""
+    window = unicodedata.normalize("NFKC", window or "").strip()
     return await QueueTicket.filter(hall_code=hall_code, date=day, window=window,
                                     status=TicketStatus.CALLED).first()
 
