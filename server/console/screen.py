@@ -61,7 +61,7 @@ async def screen(request: Request, code: str):
 
 @bp.get("/<code>/screen/events")
 async def screen_events(request: Request, code: str) -> HTTPResponse:
-    """Server-sent events: one `call` event per call or recall of this hall."""
+    """Server-sent events: the current `board` first, then one `call` event per call or recall of this hall."""
     await _check(request, code)
     response = await request.respond(content_type="text/event-stream",
                                      headers={"cache-control": "no-store", "x-accel-buffering": "no"})
@@ -69,6 +69,10 @@ async def screen_events(request: Request, code: str) -> HTTPResponse:
     await pubsub.subscribe(queue.channel(request.app.ctx.keys, code))
     try:
         await response.send("retry: 1000\n\n")
+        # The board as it is now, read after subscribing: a screen that reconnects misses no call in between.
+        _, now = await flows.context(request.app)
+        board = [queue.read(t) for t in await queue.board(hall_code=code, day=now.date())]
+        await response.send(f"event: board\ndata: {json.dumps(board, ensure_ascii=False)}\n\n")
         loop = asyncio.get_running_loop()
         ends = loop.time() + STREAM_SECONDS
         while loop.time() < ends:

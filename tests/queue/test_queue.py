@@ -66,10 +66,14 @@ async def _first_call(live, token: str, received: list, ready: asyncio.Event) ->
     url = f"{live.url}/console/halls/center/screen/events?token={token}"
     async with httpx.AsyncClient(timeout=10) as http, http.stream("GET", url) as res:
         assert res.status_code == 200 and res.headers["content-type"].startswith("text/event-stream")
+        event = None
         async for line in res.aiter_lines():
-            if line.startswith("retry:"):
+            if line.startswith("event: "):
+                event = line[7:]
+            if line.startswith("data: ") and event == "board":
+                assert json.loads(line[6:]) == []  # nothing called yet today
                 ready.set()
-            if line.startswith("data: "):
+            if line.startswith("data: ") and event == "call":
                 received.append((time.monotonic(), json.loads(line[6:])))
                 return
 
@@ -83,8 +87,7 @@ async def test_a_call_from_another_connection_reaches_the_screen_within_a_second
     received: list = []
     ready = asyncio.Event()
     listener = asyncio.create_task(_first_call(live, token, received, ready))
-    await asyncio.wait_for(ready.wait(), 5)
-    await asyncio.sleep(0.1)  # the stream subscribes before it sends its first line; leave it a moment
+    await asyncio.wait_for(ready.wait(), 5)  # subscribed: the board is read after subscribing
     if REDIS_URL:
         import redis.asyncio as aioredis
 

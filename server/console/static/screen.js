@@ -16,7 +16,19 @@
     win.textContent = "请到 " + call.window + " 号窗口";
     now.classList.remove("flashnew"); void now.offsetWidth; now.classList.add("flashnew");
   }
+  function board(calls) {  // the whole board, sent first on every (re)connection
+    recent.innerHTML = "";
+    calls.slice(1, 6).forEach(function (c) {
+      var li = document.createElement("li");
+      li.innerHTML = "<span></span><span></span>";
+      li.children[0].textContent = c.number;
+      li.children[1].textContent = c.window + " 号窗口";
+      recent.appendChild(li);
+    });
+    if (calls.length) { now.textContent = calls[0].number; win.textContent = "请到 " + calls[0].window + " 号窗口"; }
+  }
   var es = new EventSource(src);
+  es.addEventListener("board", function (e) { board(JSON.parse(e.data)); });
   es.addEventListener("call", function (e) { show(JSON.parse(e.data)); });
   es.onopen = function () { conn.textContent = ""; document.body.dataset.live = "1"; };
   es.onerror = function () { conn.textContent = "连接中断，正在重连…"; document.body.dataset.live = "0"; };
