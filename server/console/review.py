@@ -3,6 +3,7 @@ services the API uses; every page that shows personal data writes the same audit
 
 from __future__ import annotations
 
+import json
 import secrets
 from urllib.parse import quote
 
@@ -11,7 +12,7 @@ from sanic.response import redirect
 
 from models import BookingStatus
 from server.booking import flows, service
-from server.booking.schemas import HotlineBookingCreate, ReviewConfirm, ReviewDecline
+from server.booking.schemas import HotlineBookingCreate, ReviewConfirm, ReviewDecline, SlotsQuery
 from server.booking.staff_views import _scope as scope_hall
 from server.catalog import service as catalog_service
 from server.console.forms import FormError, fields, from_app_error, parse
@@ -22,6 +23,7 @@ from server.progress import service as progress
 from server.staff.audit import record_read
 
 bp = Blueprint("console_review", url_prefix="/console")
+SLOT_REASONS = {"NOT_RELEASED": "未放号", "TOO_LATE": "已过预约时间", "FULL": "已约满"}
 REVIEW_PAGE = 100  # the earliest pending bookings; each decision makes room for the next
 HOTLINE_FIELDS = {"HALL_NOT_FOUND": "hall", "BUSINESS_TYPE_NOT_FOUND": "business_type", "SLOT_FULL": "start",
                   "SLOT_NOT_FOUND": "start", "NOT_RELEASED": "date", "TOO_LATE": "start", "DATE_PASSED": "date"}
@@ -98,6 +100,22 @@ async def hotline(request: Request):
     except AppError as exc:
         return await _hotline(request, status=exc.status, errors={"find_id_number": exc.message})
     return await _hotline(request, found=await _shown(request, rows))
+
+
+@bp.get("/hotline/slots")
+@page("hotline")
+async def hotline_slots(request: Request):
+    """The hotline's places of a hall-day as a slot picker (htmx swaps it in when hall or date change)."""
+    args = {k: v[0] for k, v in request.args.items() if v and v[0]}
+    try:
+        body = parse(SlotsQuery, {"date": args.get("date")})
+        data = json.loads(await flows.slots(request.app, principal=request.ctx.principal,
+                                            hall_ref=args.get("hall", ""), day=body.date))
+    except FormError as exc:
+        return render(request, "hotline_slots.html", error=next(iter(exc.errors.values())))
+    except AppError as exc:
+        return render(request, "hotline_slots.html", error=exc.message)
+    return render(request, "hotline_slots.html", slots=data["slots"], REASONS=SLOT_REASONS)
 
 
 @bp.post("/hotline/book")
