@@ -6,6 +6,7 @@ and changing role or hall come with issue 11's service functions (the page says 
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 from pydantic import Field, ValidationError
@@ -82,11 +83,27 @@ async def create_staff(request: Request):
 
 # ------------------------------------------------------------------ calendar
 
+async def _slots(request: Request, hall: str, day: date) -> dict:
+    """A hall-day's slots with both channels' quotas and places left (the availability the API serves)."""
+    try:
+        data = json.loads(await flows.slots(request.app, principal=request.ctx.principal, hall_ref=hall, day=day))
+    except AppError as exc:
+        return {"error": exc.message}
+    return {"slots": data["slots"], "hall": data["hall"], "date": data["date"]}
+
+
 async def _calendar(request: Request, *, status: int = 200, **extra):
     catalog, now = await flows.context(request.app)
     today = now.date()
     days = await editing.get_all_days(start=today - timedelta(days=7), end=today + timedelta(days=120))
     extra.setdefault("form", {})
+    shown = extra.get("quota_form") or {k: v[0] for k, v in request.args.items() if v and v[0]}
+    if shown.get("hall"):
+        try:
+            extra["quota_view"] = await _slots(request, shown["hall"], date.fromisoformat(shown.get("day", "")))
+        except ValueError:
+            extra["quota_view"] = {"error": "日期格式应为 YYYY-MM-DD"}
+    extra.setdefault("quota_form", shown)
     return render(request, "calendar.html", status=status, days=[editing.day_read(d) for d in days],
                   halls=[h for h in catalog.halls.values() if h.active], KIND_NAMES=KIND_NAMES,
                   hall_names={h.code: h.name for h in catalog.halls.values()}, today=today, **extra)
@@ -162,4 +179,4 @@ async def slot_quota(request: Request):
                                                            "HALL_NOT_FOUND": "hall"}).errors)
     online, hotline = result["online"]["quota"], result["hotline"]["quota"]
     flash = f"{result['date']} {result['start']} 号源已调整：线上 {online}、电话 {hotline}"
-    return await _calendar(request, flash=flash)
+    return await _calendar(request, flash=flash, quota_form={"hall": body.hall, "day": body.day.isoformat()})

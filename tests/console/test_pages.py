@@ -159,6 +159,9 @@ async def test_calendar_closure_shows_touched_bookings_first(live, client, clock
     res = await admin.post("/console/calendar/quota", {"hall": "north", "day": "2026-11-24", "start": "09:00",
                                                         "quota": "12", "hotline_quota": "2"})
     assert res.status_code == 200 and "线上 10、电话 2" in res.text
+    assert 'id="quota-view"' in res.text and "<td>09:00–09:30</td><td>10 / 10</td><td>2 / 2</td>" in res.text
+    view = await admin.get("/console/calendar", params={"hall": "north", "day": "2026-11-25"})
+    assert "城北大厅 2026-11-25 各时段号源" in view.text and "该日不对外服务" in view.text  # the closure above
     res = await admin.post("/console/calendar/quota", {"hall": "north", "day": "2026-11-24", "start": "12:30",
                                                         "quota": "5"})
     assert res.status_code == 422 and 'id="e-start"' in res.text
