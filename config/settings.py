@@ -61,6 +61,9 @@ class Settings(BaseSettings):
 
     citizen_session_ttl_seconds: int = 7 * 86400
     staff_session_ttl_seconds: int = 12 * 3600
+    # Staff console: signed out after this long without a page request; call-screen tokens last this long.
+    console_idle_seconds: int = 30 * 60
+    console_screen_token_days: int = 365
 
     seed_dir: Path = CONFIG_DIR / "data"
     log_level: str = "INFO"

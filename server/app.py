@@ -33,6 +33,7 @@ BLUEPRINT_MODULES = (
     "bot.views",
     "notices.views",
     "server.h5.views",
+    "server.console.views",
 )
 
 # Per-domain start-up hooks: `async def setup(app)` run once per worker after core resources.

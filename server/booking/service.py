@@ -39,6 +39,7 @@ from server.core.crypto import PiiCipher
 from server.core.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
 from server.identity import validators as v
 from server.identity.service import id_hash as _id_hash
+from server.queue import service as queue_service
 
 ACTIVE = (BookingStatus.PENDING, BookingStatus.CONFIRMED)
 STATUS_TEXT = {
@@ -734,6 +735,8 @@ async def check_in(*, catalog: Catalog, now: datetime, booking: Booking) -> tupl
             raise Conflict("该预约状态已变化，请刷新后重试", code="NOT_CHECKABLE")
         queue_no = await _next_queue_no(booking.hall_code, booking.date, conn)
         await Booking.filter(id=booking.id).using_db(conn).update(queue_no=queue_no)
+        await queue_service.issue(conn, hall_code=booking.hall_code, day=booking.date, number=queue_no,
+                                  business_type=booking.business_type, now=now, booking_id=booking.id)
     await booking.refresh_from_db()
     return booking, False
 
@@ -762,8 +765,11 @@ async def walk_in(*, catalog: Catalog, now: datetime, hall: HallInfo, business_t
     await _ensure_queue(hall.code, today)
     async with in_transaction() as conn:
         queue_no = await _next_queue_no(hall.code, today, conn)
-        return await WalkIn.create(using_db=conn, hall_code=hall.code, date=today, business_type=bt.code,
+        walk = await WalkIn.create(using_db=conn, hall_code=hall.code, date=today, business_type=bt.code,
                                    channel_code=channel_code or bt.code, queue_no=queue_no, staff_id=staff_id)
+        await queue_service.issue(conn, hall_code=hall.code, day=today, number=queue_no, business_type=bt.code,
+                                  now=now, walk_in_id=walk.id)
+        return walk
 
 
 async def figures(*, hall_code: str, day: date) -> dict:
@@ -781,6 +787,39 @@ async def figures(*, hall_code: str, day: date) -> dict:
         "checked_in": by.get("checked_in", 0), "no_show": by.get("no_show", 0), "cancelled": cancelled,
         "declined": by.get("declined", 0), "expired": by.get("expired", 0), "walk_ins": walk_ins,
     }
+
+
+async def figures_by_day(*, hall_code: str | None, start: date, end: date) -> list[dict]:
+    """Daily figures from start to end (one hall, or every hall when hall_code is None), two grouped queries."""
+    qs = Booking.filter(date__gte=start, date__lte=end)
+    walks = WalkIn.filter(date__gte=start, date__lte=end)
+    if hall_code:
+        qs, walks = qs.filter(hall_code=hall_code), walks.filter(hall_code=hall_code)
+    # Counting a column of the (date, hall_code, status) index lets PostgreSQL answer from the index alone.
+    rows = await qs.annotate(n=Count("date")).group_by("date", "status").values_list("date", "status", "n")
+    walk_rows = await walks.annotate(n=Count("id")).group_by("date").values_list("date", "n")
+    by: dict[date, dict[str, int]] = {}
+    for day, status, n in rows:
+        by.setdefault(day, {})[str(status)] = n
+    walk_ins = dict(walk_rows)
+    out = []
+    for i in range((end - start).days + 1):
+        day = start + timedelta(days=i)
+        counts = by.get(day, {})
+        out.append({"date": day.isoformat(),
+                    "booked": sum(n for s, n in counts.items() if s not in ("cancelled", "declined")),
+                    "checked_in": counts.get("checked_in", 0), "no_show": counts.get("no_show", 0),
+                    "cancelled": counts.get("cancelled", 0), "walk_ins": walk_ins.get(day, 0)})
+    return out
+
+
+async def active_on(*, day: date, hall_codes: list[str] | None = None) -> dict[str, int]:
+    """Bookings still to be served on a day, per hall: what closing that day would touch."""
+    qs = Booking.filter(date=day, status__in=ACTIVE)
+    if hall_codes:
+        qs = qs.filter(hall_code__in=hall_codes)
+    rows = await qs.annotate(n=Count("id")).group_by("hall_code").values_list("hall_code", "n")
+    return dict(rows)
 
 
 # --------------------------------------------------------------------------- sweeps
