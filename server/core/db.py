@@ -118,14 +118,29 @@ async def close_db(timeout: float = 3.0) -> None:
                 pool.terminate()
 
 
-async def migrate(settings: Settings) -> None:
-    """Apply every pending schema migration."""
+async def migrate(settings: Settings) -> tuple[list[str], list[str]]:
+    """Apply every pending schema migration; return (migrations applied before, migrations applied now)."""
     from tortoise.migrations.api.migrate import migrate as run_migrate
+    from tortoise.migrations.recorder import MigrationRecorder
 
     if settings.database_url.startswith("sqlite://"):
         settings.home.mkdir(parents=True, exist_ok=True)
-    await run_migrate(config=settings.tortoise_config())
-    await Tortoise.close_connections()
+    plan: list[str] = []
+    before: list[str] = []
+
+    async def report(connection_name, steps, fake, dry_run) -> None:
+        recorder = MigrationRecorder(connections.get(connection_name))
+        try:
+            before.extend(str(key) for key in await recorder.applied_migrations())
+        except Exception:  # no migrations table yet: a new database
+            pass
+        plan.extend(step.migration.name for step in steps if not step.backward)
+
+    try:
+        await run_migrate(config=settings.tortoise_config(), reporter=report)
+    finally:
+        await Tortoise.close_connections()
+    return before, plan
 
 
 async def ping(timeout: float = 1.0) -> bool:
