@@ -36,6 +36,7 @@ from models import (
 )
 from server.booking import availability
 from server.catalog.service import Catalog, HallInfo
+from server.core import db as db_core
 from server.core.crypto import PiiCipher
 from server.core.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
 from server.identity import validators as v
@@ -434,7 +435,7 @@ async def _create_pg(db, *, p: _Prepared, catalog: Catalog, now: datetime, appli
     try:
         return await _create_pg_once(db, row=row, p=p, catalog=catalog, now=now, person=person,
                                      citizen_id=citizen_id, digest=digest)
-    except _CONNECTION_LOST:
+    except db_core.DEAD_CONNECTION:
         # The server ended the connection (e.g. pg_terminate_backend) while the statement ran: it either
         # committed as a whole or not at all. Its booking code tells which; if not, it runs once more.
         found = await Booking.get_or_none(code=row["code"])
@@ -443,11 +444,6 @@ async def _create_pg(db, *, p: _Prepared, catalog: Catalog, now: datetime, appli
         log.warning("booking statement lost its connection before committing; trying once more")
         return await _create_pg_once(db, row=row, p=p, catalog=catalog, now=now, person=person,
                                      citizen_id=citizen_id, digest=digest)
-
-
-# A connection the server closed under a statement; not a timeout, after which the statement may still run.
-_CONNECTION_LOST = (asyncpg.ConnectionDoesNotExistError, asyncpg.AdminShutdownError, ConnectionResetError,
-                    BrokenPipeError)
 
 
 async def _create_pg_once(db, *, row: dict, p: _Prepared, catalog: Catalog, now: datetime, person: tuple,

@@ -19,9 +19,14 @@ log = logging.getLogger("dengji.db")
 
 # A database outage as a caller sees it: the connection is gone, refused, timed out or the server is
 # shutting down. Mapped to a 503 in server/core/errors.py.
-UNAVAILABLE = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.OperatorInterventionError,
-               asyncpg.CannotConnectNowError, asyncpg.QueryCanceledError, DBConnectionError, ConnectionError,
-               TimeoutError, OSError)
+UNAVAILABLE = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+               asyncpg.OperatorInterventionError, asyncpg.CannotConnectNowError, asyncpg.QueryCanceledError,
+               DBConnectionError, ConnectionError, TimeoutError, OSError)
+# A connection found dead before anything ran on it: safe to try again on a fresh one. (A pooled
+# connection whose server was terminated can be handed out before asyncpg has read the end of its stream;
+# it then fails with one of these, InternalClientError when the server's farewell error is half read.)
+DEAD_CONNECTION = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+                   asyncpg.AdminShutdownError, ConnectionResetError, BrokenPipeError)
 
 
 class PooledConnection(asyncpg.Connection):
@@ -43,7 +48,8 @@ class SafeTransactionContext(TransactionContextPooled):
     BEGIN; when BEGIN fails (a connection the server terminated) `__aexit__` never runs, so the variable
     keeps pointing at a transaction whose connection went back to the pool. Sanic serves every request of
     a keep-alive connection in one task, so all later requests on it failed ("connection has been released
-    back to the pool") until the client reconnected. Here a failed BEGIN undoes both steps before raising.
+    back to the pool") until the client reconnected. Here a failed BEGIN undoes both steps; when it failed
+    on a dead pooled connection (nothing ran yet) it is tried once more on a fresh one.
     """
 
     __slots__ = ()
@@ -51,18 +57,30 @@ class SafeTransactionContext(TransactionContextPooled):
     async def __aenter__(self):
         try:
             return await super().__aenter__()
+        except DEAD_CONNECTION:
+            await self._undo()
         except BaseException:
-            token = getattr(self, "token", None)
-            if token is not None:
-                get_connections().reset(token)
-            conn, self.client._connection = self.client._connection, None
-            pool = self.client._parent._pool
-            if conn is not None and pool is not None:
-                try:
-                    await pool.release(conn)
-                except Exception:  # a broken connection: asyncpg discards it
-                    conn.terminate()
+            await self._undo()
             raise
+        log.info("transaction BEGIN met a dead pooled connection; retrying on a fresh one")
+        try:
+            return await super().__aenter__()
+        except BaseException:
+            await self._undo()
+            raise
+
+    async def _undo(self) -> None:
+        token = getattr(self, "token", None)
+        if token is not None:
+            get_connections().reset(token)
+            self.token = None
+        conn, self.client._connection = self.client._connection, None
+        pool = self.client._parent._pool
+        if conn is not None and pool is not None:
+            try:
+                await pool.release(conn)
+            except Exception:  # a broken connection: asyncpg discards it
+                conn.terminate()
 
 
 class AsyncpgClient(AsyncpgDBClient):
