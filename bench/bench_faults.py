@@ -91,7 +91,7 @@ async def run_fault(name: str, *, url: str, auths: list[str], plan: dict, redis:
                     db_url: str, admin_url: str, fault_seconds: float) -> dict:
     import httpx
 
-    records: list[tuple] = []  # (kind, t, status, key-or-id)
+    records: list[tuple] = []  # (kind, t, status, key-or-id, booking id, seconds)
     stop = asyncio.Event()
     day = plan["day1"].isoformat()
     starts = plan["center_starts"]
@@ -108,7 +108,7 @@ async def run_fault(name: str, *, url: str, auths: list[str], plan: dict, redis:
                     status, booking_id = res.status_code, (res.json().get("id") if res.status_code < 300 else None)
                 except httpx.HTTPError:
                     status, booking_id = None, None
-                records.append(("book", began, status, key, booking_id))
+                records.append(("book", began, status, key, booking_id, time.monotonic() - began))
                 for _ in range(3 if booking_id else 0):  # a citizen retries a cancel that failed (idempotent)
                     began = time.monotonic()
                     try:
@@ -116,7 +116,7 @@ async def run_fault(name: str, *, url: str, auths: list[str], plan: dict, redis:
                         status = res.status_code
                     except httpx.HTTPError:
                         status = None
-                    records.append(("cancel", began, status, booking_id, None))
+                    records.append(("cancel", began, status, booking_id, None, time.monotonic() - began))
                     if status is not None and status < 500:
                         break
                     await asyncio.sleep(0.5)
@@ -125,7 +125,7 @@ async def run_fault(name: str, *, url: str, auths: list[str], plan: dict, redis:
                     status = (await client.get(f"/api/halls/center/slots?date={day}")).status_code
                 except httpx.HTTPError:
                     status = None
-                records.append(("read", began, status, None, None))
+                records.append(("read", began, status, None, None, time.monotonic() - began))
 
     async def healthy() -> bool:
         try:
@@ -180,7 +180,7 @@ async def contradictions(settings, records: list[tuple]) -> tuple[int, list]:
     finally:
         await Tortoise.close_connections()
     wrong = []
-    for kind, _, status, ref, booking_id in records:
+    for kind, _, status, ref, booking_id, _ in records:
         if kind == "book" and status is not None:
             exists = ref in rows
             if (status in (200, 201)) != exists or (booking_id and rows.get(ref, (None,))[0] != booking_id):
@@ -237,29 +237,47 @@ def main() -> None:
                 print(f"{name}: done", flush=True)
             over, mismatch, total = asyncio.run(_overbookings(settings))
     finally:
+        stop_seconds, left = None, []
         if serve is not None:
+            children = [int(c) for c in Path(f"/proc/{serve.pid}/task/{serve.pid}/children").read_text().split()]
+            began = time.monotonic()
             serve.send_signal(signal.SIGTERM)
             try:
                 serve.wait(timeout=20)
+                stop_seconds = time.monotonic() - began
             except subprocess.TimeoutExpired:
                 serve.kill()
+            time.sleep(0.5)
+            left = [c for c in children if Path(f"/proc/{c}").exists()
+                    and "zombie" not in Path(f"/proc/{c}/status").read_text()]
         redis.signal(signal.SIGCONT)
         redis.signal(signal.SIGKILL)
         asyncio.run(_pg_admin(pg, f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
 
     print(f"\n{args.clients} citizens booking, cancelling and reading slots; faults of {args.fault_seconds:g} s; "
           "dengji serve --workers 2, PostgreSQL, own Redis\n")
-    print("| fault | requests | answered 5xx | no answer | contradict the database | recovery s | bookings ok |")
-    print("|---|---|---|---|---|---|---|")
+    print("| fault | requests | answered 5xx | no answer | contradict the database | recovery s | bookings ok "
+          "| slowest answer s |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         recs = r["records"]
         five = sum(1 for x in recs if x[2] is not None and x[2] >= 500)
         none = sum(1 for x in recs if x[2] is None)
         ok = sum(1 for x in recs if x[0] == "book" and x[2] in (200, 201))
-        print(f"| {r['name']} | {len(recs):,} | {five:,} | {none:,} | {r['wrong']} | {r['recovery']:.1f} | {ok:,} |")
+        slowest = max((x[5] for x in recs if x[2] is not None), default=0.0)
+        print(f"| {r['name']} | {len(recs):,} | {five:,} | {none:,} | {r['wrong']} | {r['recovery']:.1f} | {ok:,} "
+              f"| {slowest:.2f} |")
+        slow = sorted(((round(x[5], 2), x[0], round(x[1] - r["began"], 1), x[2]) for x in recs if x[2] is not None),
+                      reverse=True)[:5]
+        print(f"  slowest (seconds, kind, started s after the fault began, status): {slow}")
+        if none:
+            kinds = sorted({(x[0], round(x[5], 1)) for x in recs if x[2] is None})
+            print(f"  no answer (kind, seconds until the client gave up): {kinds[:8]}")
         if r["examples"]:
             print(f"  contradictions, e.g.: {r['examples']}")
     print(f"\noverbooked places: {over}; counters different from their rows: {mismatch}; booking rows: {total:,}")
+    print(f"after the faults, SIGTERM stopped the service in {stop_seconds:.1f} s; processes left behind: {len(left)}"
+          if stop_seconds is not None else "the service did not stop within 20 s of SIGTERM")
 
 
 if __name__ == "__main__":

@@ -261,6 +261,8 @@ def _send_batch(redis, keys, cache: _Cache, batch: _Batch) -> None:
 
     async def send() -> None:
         try:
+            if cache.outbox.items:  # Redis is away: join the queue instead of waiting for a timeout
+                raise ConnectionError("earlier announcements still queued")
             await announce()
         except Exception as exc:
             # The changes are committed: the requests answer success, the announcement goes out later.

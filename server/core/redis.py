@@ -28,8 +28,9 @@ class Breaker:
     would wait for each in turn and miss WeChat's 5-second reply window.
     """
 
-    def __init__(self, pause: float) -> None:
+    def __init__(self, pause: float, deadline: float) -> None:
         self.pause = pause
+        self.deadline = deadline  # a whole call, waiting for a pooled connection included
         self.open_until = 0.0
 
     def check(self) -> None:
@@ -43,18 +44,28 @@ class Breaker:
         self.open_until = 0.0
 
 
+async def _guarded(breaker: Breaker, call):
+    breaker.check()
+    try:
+        # redis-py 5 connects new pooled connections while holding the pool's lock, so behind a paused
+        # server calls queue there one socket timeout after another: bound the whole call, not each read.
+        async with asyncio.timeout(breaker.deadline):
+            result = await call()
+    except TimeoutError:
+        breaker.trip()
+        raise RedisTimeoutError("Redis call timed out") from None
+    except UNAVAILABLE:
+        breaker.trip()
+        raise
+    breaker.reset()
+    return result
+
+
 class GuardedPipeline(Pipeline):
     breaker: Breaker
 
     async def execute(self, raise_on_error: bool = True):
-        self.breaker.check()
-        try:
-            result = await super().execute(raise_on_error)
-        except UNAVAILABLE:
-            self.breaker.trip()
-            raise
-        self.breaker.reset()
-        return result
+        return await _guarded(self.breaker, lambda: super(GuardedPipeline, self).execute(raise_on_error))
 
 
 class GuardedRedis(aioredis.Redis):
@@ -63,14 +74,7 @@ class GuardedRedis(aioredis.Redis):
     breaker: Breaker
 
     async def execute_command(self, *args, **options):
-        self.breaker.check()
-        try:
-            result = await super().execute_command(*args, **options)
-        except UNAVAILABLE:
-            self.breaker.trip()
-            raise
-        self.breaker.reset()
-        return result
+        return await _guarded(self.breaker, lambda: super(GuardedRedis, self).execute_command(*args, **options))
 
     def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
         pipe = GuardedPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
@@ -84,7 +88,7 @@ def create_redis(settings: Settings) -> aioredis.Redis:
         timeout = settings.redis_timeout_seconds
         client = GuardedRedis.from_url(settings.redis_url, decode_responses=True, health_check_interval=30,
                                        socket_timeout=timeout, socket_connect_timeout=timeout)
-        client.breaker = Breaker(pause=1.0)
+        client.breaker = Breaker(pause=1.0, deadline=2 * timeout)
         return client
     import fakeredis
 
@@ -210,7 +214,11 @@ async def after_commit(outbox: Outbox, what: str, send) -> bool:
     """Run `send()` (a coroutine function writing Redis) now, or queue it when Redis is unavailable.
 
     Returns True when sent now. Never raises for an outage: the database write it follows has committed.
+    While earlier writes still wait in the outbox, Redis is taken as away and this one joins them at once.
     """
+    if outbox.items:
+        outbox.add(what, send)
+        return False
     try:
         await send()
         return True

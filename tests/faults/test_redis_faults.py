@@ -16,6 +16,7 @@ from server.booking import availability
 from tests.booking.conftest import MONDAY, book, citizen
 from tests.conftest import start_app, stop_app
 from tests.factories import staff_headers
+from tests.wechat.helpers import WeChatServer, text_xml
 
 SLOTS = "/api/halls/center/slots?date=2026-11-24"
 
@@ -100,8 +101,9 @@ async def _ok(request) -> bool:
     return (await request).status_code == 200
 
 
-async def test_redis_paused_nothing_waits_and_reads_are_at_most_seconds_old(settings, own_redis):
+async def test_redis_paused_nothing_waits_and_reads_are_at_most_seconds_old(settings, own_redis, fake_wechat):
     live, server = await _running(settings, own_redis)
+    wx = WeChatServer(live.http, fake_wechat.appid)
     try:
         client = live.http
         headers, _ = await citizen(client)
@@ -119,6 +121,9 @@ async def test_redis_paused_nothing_waits_and_reads_are_at_most_seconds_old(sett
             assert await _timed(_remaining(client), 2.5) == before - 1
             res = await _timed(client.get("/api/staff/bookings", headers=staff), 2.5)
             assert res.status_code == 503
+            # WeChat gives up on a reply after 5 s: the endpoint answers (a reply or a clear refusal) well before.
+            res = await _timed(wx.post(text_xml("o-paused-citizen", "二手房过户要带什么材料"), "safe"), 2.5)
+            assert res.status_code in (200, 503), res.text
             # Another worker's booking (its announcement cannot reach this one): served within seconds.
             await SlotCounter.filter(hall_code="center", date="2026-11-24", start="09:00",
                                      channel="online").update(booked=F("booked") + 1)
