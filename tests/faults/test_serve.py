@@ -105,13 +105,14 @@ def _workers(pid: int) -> dict[str, int]:
     return found
 
 
-def _wait(check, seconds: float, what: str):
+def _wait(check, seconds: float, what: str, log: Path | None = None):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if result := check():
             return result
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
+    raise AssertionError(f"timed out waiting for {what}\n{tail}")
 
 
 def _healthy(port: int) -> bool:
@@ -136,17 +137,17 @@ def test_a_killed_worker_is_restarted_and_logged_and_sigterm_stops_promptly(tmp_
         with log.open("w") as out:
             proc = subprocess.Popen([DENGJI, "serve", "--workers", "2", "--port", str(port)], env=env,
                                     stdout=out, stderr=subprocess.STDOUT)
-        _wait(lambda: _healthy(port), 120, "the service to start")
+        _wait(lambda: _healthy(port), 180, "the service to start", log)
         def two_workers(but: int = 0) -> dict | None:
             found = _workers(proc.pid)
             return found if len(found) == 2 and but not in found.values() else None
 
-        workers = _wait(two_workers, 30, "two workers")
+        workers = _wait(two_workers, 60, "two workers", log)
         victim_name, victim = sorted(workers.items())[0]
         os.kill(victim, signal.SIGKILL)
-        restarted = _wait(lambda: two_workers(but=victim), 120, "the killed worker to be restarted")
+        restarted = _wait(lambda: two_workers(but=victim), 120, "the killed worker to be restarted", log)
         assert set(restarted) == set(workers)
-        _wait(lambda: "Worker ready" in log.read_text().split("died (signal SIGKILL)")[-1], 120, "the new worker")
+        _wait(lambda: "Worker ready" in log.read_text().split("died (signal SIGKILL)")[-1], 180, "the new worker", log)
         text = log.read_text()
         assert f"worker {victim_name} [{victim}] died (signal SIGKILL); restarting it" in text
         assert _healthy(port)
@@ -154,7 +155,7 @@ def test_a_killed_worker_is_restarted_and_logged_and_sigterm_stops_promptly(tmp_
         began = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
-        assert time.monotonic() - began < 6
+        assert time.monotonic() - began < 8
         for pid in restarted.values():  # nothing left behind
             assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     finally:
