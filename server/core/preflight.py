@@ -44,7 +44,9 @@ async def check_database(settings: Settings, *, schema: bool = True) -> None:
     import asyncpg
 
     host, port, name = _where(settings.database_url, 5432)
-    dsn = settings.database_url.replace("postgres://", "postgresql://", 1).replace("asyncpg://", "postgresql://", 1)
+    # The query string holds Tortoise's pool options (maxsize=...), which asyncpg would send as server settings.
+    dsn = settings.database_url.split("?", 1)[0].replace("postgres://", "postgresql://", 1).replace(
+        "asyncpg://", "postgresql://", 1)
     timeout = settings.db_connect_timeout_seconds
     try:
         conn = await asyncio.wait_for(asyncpg.connect(dsn, timeout=timeout), timeout + 1)
