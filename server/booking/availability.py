@@ -287,8 +287,12 @@ async def _messages(pubsub):
     """Yield the channel's messages; raise ConnectionError when Redis stops answering pings."""
     loop = asyncio.get_running_loop()
     heard = pinged = loop.time()
+    task = asyncio.current_task()
     while True:
         message = await pubsub.get_message(timeout=PING_EVERY / 2)
+        if task is not None and task.cancelling():
+            # redis-py's timed read can swallow a cancellation: the worker is stopping, so stop.
+            raise asyncio.CancelledError
         now = loop.time()
         if message is not None:
             heard = now

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -115,6 +116,13 @@ def _wait(check, seconds: float, what: str, log: Path | None = None):
     raise AssertionError(f"timed out waiting for {what}\n{tail}")
 
 
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL what is left of a service this test started (its own session): no orphaned workers."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def _healthy(port: int) -> bool:
     try:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
@@ -136,7 +144,7 @@ def test_a_killed_worker_is_restarted_and_logged_and_sigterm_stops_promptly(tmp_
         assert _run(["db", "init"], env).returncode == 0
         with log.open("w") as out:
             proc = subprocess.Popen([DENGJI, "serve", "--workers", "2", "--port", str(port)], env=env,
-                                    stdout=out, stderr=subprocess.STDOUT)
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         _wait(lambda: _healthy(port), 180, "the service to start", log)
         def two_workers(but: int = 0) -> dict | None:
             found = _workers(proc.pid)
@@ -159,7 +167,28 @@ def test_a_killed_worker_is_restarted_and_logged_and_sigterm_stops_promptly(tmp_
         for pid in restarted.values():  # nothing left behind
             assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            _kill_group(proc)
         asyncio.run(_drop_pg_database(PG_URL, name))
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed: the test needs a Redis of its own")
+def test_sigterm_while_workers_start_stops_the_service(tmp_path, own_redis):
+    # Sanic's manager, told to stop while waiting for its workers to report ready, used to re-read its own
+    # stop message forever (a core at ~50 %) instead of stopping.
+    env = _env(tmp_path, DENGJI_REDIS_URL=own_redis.url, DENGJI_LOG_LEVEL="INFO")
+    assert _run(["db", "init"], env).returncode == 0
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([DENGJI, "serve", "--workers", "2", "--port", str(free_port())], env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        workers = _wait(lambda: (found := _workers(proc.pid)) and len(found) == 2 and found, 60, "workers", log)
+        assert "Worker ready" not in log.read_text()  # still starting
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) is not None
+        time.sleep(0.5)
+        for pid in workers.values():
+            assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    finally:
+        _kill_group(proc)
