@@ -286,7 +286,8 @@ PING_GRACE = 2.5
 async def _messages(pubsub):
     """Yield the channel's messages; raise ConnectionError when Redis stops answering pings."""
     loop = asyncio.get_running_loop()
-    heard = pinged = loop.time()
+    pinged = loop.time()
+    unanswered = None  # when the oldest ping still without an answer was sent
     task = asyncio.current_task()
     while True:
         message = await pubsub.get_message(timeout=PING_EVERY / 2)
@@ -295,13 +296,15 @@ async def _messages(pubsub):
             raise asyncio.CancelledError
         now = loop.time()
         if message is not None:
-            heard = now
+            unanswered = None  # Redis spoke after our ping
             if message["type"] != "pong":
                 yield message
         if now - pinged >= PING_EVERY:
             pinged = now
             await pubsub.ping()
-        if now - heard > PING_GRACE:
+            unanswered = unanswered or now
+        # Counted from a ping, not from the last message: a worker busy starting up is not a silent Redis.
+        if unanswered is not None and now - unanswered > PING_GRACE:
             raise ConnectionError("availability channel: no answer to ping")
 
 
