@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib
+import logging
 import time
 from functools import partial
 
@@ -46,6 +47,9 @@ async def _flush_every(access_log: AccessLog, seconds: float) -> None:
         access_log.flush()
 
 
+HEALTH_TIMEOUT = 1.0
+log = logging.getLogger("dengji.app")
+
 # Requests free almost all their garbage by reference counting; the cyclic collector's passes only pause
 # them. Its full passes over a worker's long-lived objects took 30-40 ms, stalling every request in flight.
 GC_THRESHOLDS = (50_000, 50, 100)
@@ -76,6 +80,12 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
     # sanic-ext's automatic HEAD/OPTIONS routes parse every handler's source at start-up (over a second).
     app.config.HTTP_AUTO_HEAD = False
     app.config.HTTP_AUTO_OPTIONS = False
+    # A stop (SIGTERM) waits this long for requests in flight, then closes; resources close with timeouts.
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 3.0
+    # Behind the reverse proxy of deploy/ (see config/settings.py): request.remote_addr is the client.
+    app.config.PROXIES_COUNT = settings.proxies_count
+    app.config.REAL_IP_HEADER = settings.real_ip_header or None
+    app.config.FORWARDED_SECRET = settings.forwarded_secret.get_secret_value() or None
     # Of Sanic Extensions only the OpenAPI document: the others (dependency injection above all) hook a
     # signal into every request, and we use none of them.
     app.extend(extensions=[OpenAPIExtension], built_in_extensions=False)
@@ -115,10 +125,14 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
     async def close_resources(app: Sanic) -> None:
         app.ctx.access_log_task.cancel()
         access_log.flush()
-        await app.ctx.jobs.close()
+        # Each step is bounded: a stop after a fault (Redis paused, database gone) must not hang.
+        for name, close in (("jobs", app.ctx.jobs.close), ("redis", app.ctx.redis.aclose)):
+            try:
+                await asyncio.wait_for(close(), 2)
+            except Exception as exc:
+                log.warning("%s not closed cleanly on stop: %s", name, type(exc).__name__)
         app.ctx.wechat.close()
         app.ctx.mp.close()
-        await app.ctx.redis.aclose()
         await db.close_db()
 
     @app.on_response(priority=100)
@@ -139,13 +153,17 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
 
     @app.get("/healthz")
     async def healthz(request: Request) -> HTTPResponse:
-        checks = {}
-        for name, probe in (("database", db.ping), ("redis", request.app.ctx.redis.ping)):
+        async def check(probe) -> str:
             try:
-                await probe()
-                checks[name] = "ok"
+                await asyncio.wait_for(probe(), HEALTH_TIMEOUT)
+                return "ok"
             except Exception as exc:  # a health check reports, it does not raise
-                checks[name] = f"error: {type(exc).__name__}"
+                return f"error: {type(exc).__name__}"
+
+        # Both at once, each bounded: the check answers within a second even when a server hangs.
+        names = ("database", "redis")
+        results = await asyncio.gather(check(db.ping), check(request.app.ctx.redis.ping))
+        checks = dict(zip(names, results, strict=True))
         ok = all(v == "ok" for v in checks.values())
         return json({"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503)
 

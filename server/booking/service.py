@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -35,11 +36,14 @@ from models import (
 )
 from server.booking import availability
 from server.catalog.service import Catalog, HallInfo
+from server.core import db as db_core
 from server.core.crypto import PiiCipher
 from server.core.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
 from server.identity import validators as v
 from server.identity.service import id_hash as _id_hash
 from server.queue import service as queue_service
+
+log = logging.getLogger("dengji.booking")
 
 ACTIVE = (BookingStatus.PENDING, BookingStatus.CONFIRMED)
 STATUS_TEXT = {
@@ -433,6 +437,22 @@ async def _create_pg(db, *, p: _Prepared, catalog: Catalog, now: datetime, appli
         citizen_id = applicant.citizen_id
         person = (applicant.id_hash, applicant.name_enc, applicant.id_number_enc, applicant.mobile_enc)
     row = _row(p, applicant, choice, channel, staff_id, idem)
+    try:
+        return await _create_pg_once(db, row=row, p=p, catalog=catalog, now=now, person=person,
+                                     citizen_id=citizen_id, digest=digest)
+    except db_core.DEAD_CONNECTION:
+        # The server ended the connection (e.g. pg_terminate_backend) while the statement ran: it either
+        # committed as a whole or not at all. Its booking code tells which; if not, it runs once more.
+        found = await Booking.get_or_none(code=row["code"])
+        if found is not None:
+            return found, True
+        log.warning("booking statement lost its connection before committing; trying once more")
+        return await _create_pg_once(db, row=row, p=p, catalog=catalog, now=now, person=person,
+                                     citizen_id=citizen_id, digest=digest)
+
+
+async def _create_pg_once(db, *, row: dict, p: _Prepared, catalog: Catalog, now: datetime, person: tuple,
+                          citizen_id: int | None, digest: str | None) -> tuple[Booking, bool]:
     rules = catalog.rules
     replay = None
     # This is the hottest path of the service: asyncpg directly, as the ORM's wrapper cost as much CPU as
@@ -526,13 +546,24 @@ async def _cancel_in(conn, *, booking: Booking, now: datetime, delay: timedelta)
 
 
 async def cancel(*, ctx, catalog: Catalog, now: datetime, booking: Booking) -> Booking:
-    """Cancel until the cut-off; the place returns to the pool now or after the hall's delay."""
+    """Cancel until the cut-off; the place returns to the pool now or after the hall's delay.
+
+    Idempotent: cancelling a cancelled booking answers that booking (a retry after a lost response).
+    """
+    if booking.status == BookingStatus.CANCELLED:
+        return booking
     _check_cancellable(catalog, now, booking)
     delay = _release_delay(catalog, booking)
-    async with in_transaction() as conn:
-        await _cancel_in(conn, booking=booking, now=now, delay=delay)
-        if not delay:
-            await _return_place(conn, booking.counter_id)
+    try:
+        async with in_transaction() as conn:
+            await _cancel_in(conn, booking=booking, now=now, delay=delay)
+            if not delay:
+                await _return_place(conn, booking.counter_id)
+    except Conflict:
+        await booking.refresh_from_db()
+        if booking.status == BookingStatus.CANCELLED:
+            return booking  # a racing twin of this request cancelled it first
+        raise
     await availability.invalidate(ctx, booking.hall_code, booking.date)
     await _schedule_release(ctx, booking.id, delay)
     await booking.refresh_from_db()
@@ -542,9 +573,14 @@ async def cancel(*, ctx, catalog: Catalog, now: datetime, booking: Booking) -> B
 async def _schedule_release(ctx, booking_id: int, delay: timedelta) -> None:
     if delay:
         jobs = ctx["jobs"] if isinstance(ctx, dict) else ctx.jobs
-        # The periodic sweep releases it too, should this job be lost.
-        await jobs.enqueue("booking.slot.release", job_id=f"booking-release-{booking_id}",
-                           delay=delay.total_seconds(), booking_id=booking_id)
+        # The periodic sweep releases it too, should this job be lost (the cancel has committed: an
+        # unavailable queue must not fail it).
+        try:
+            await jobs.enqueue("booking.slot.release", job_id=f"booking-release-{booking_id}",
+                               delay=delay.total_seconds(), booking_id=booking_id)
+        except Exception as exc:
+            log.warning("release job of booking %s not queued (%s); the sweep releases it", booking_id,
+                        type(exc).__name__)
 
 
 async def reschedule(*, ctx, cipher: PiiCipher, catalog: Catalog, now: datetime, booking: Booking,

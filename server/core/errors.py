@@ -134,6 +134,30 @@ def _is_out_of_range(exc: BaseException) -> bool:
     return False
 
 
+def outage(exc: BaseException) -> str | None:
+    """Name the backing server an exception says is unavailable ("redis" or "database"), else None."""
+    from server.core import db, redis
+
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        module = type(seen).__module__
+        if module.startswith("redis") and isinstance(seen, redis.UNAVAILABLE):
+            return "redis"
+        # Builtin socket errors and timeouts come from asyncpg here (WeChat's client raises its own types).
+        if isinstance(seen, db.UNAVAILABLE) and module.split(".")[0] in ("asyncpg", "tortoise", "builtins"):
+            return "database"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+_OUTAGE_MESSAGES = {
+    "redis": "缓存服务暂时不可用，请稍后重试",
+    "database": "数据库暂时不可用，请稍后重试",
+}
+
+
 def handle_exception(request: Request, exc: BaseException) -> JSONResponse:
     """Turn any exception into the single error shape; unknown ones become a bare 500."""
     if isinstance(exc, AppError):
@@ -149,6 +173,12 @@ def handle_exception(request: Request, exc: BaseException) -> JSONResponse:
     if isinstance(exc, IntegrityError):
         log.warning("integrity error on %s %s: %s", request.method, request.path, type(exc).__name__)
         return error_body("CONFLICT", "与现有数据冲突，请刷新后重试", status=409)
+    if (down := outage(exc)) is not None:
+        # A server we depend on is away: say so plainly (503), never a bare 500.
+        log.warning("%s unavailable on %s %s: %s", down, request.method, request.path, type(exc).__name__)
+        response = error_body("SERVICE_UNAVAILABLE", _OUTAGE_MESSAGES[down], {"unavailable": down}, 503)
+        response.headers["retry-after"] = "2"
+        return response
     if isinstance(exc, SanicException):
         status = getattr(exc, "status_code", 500) or 500
         if status < 500 or status == 503:
