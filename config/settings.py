@@ -56,6 +56,16 @@ class Settings(BaseSettings):
 
     citizen_session_ttl_seconds: int = 7 * 86400
     staff_session_ttl_seconds: int = 12 * 3600
+    # Staff login throttle: failed tries counted per username and per address within the window; past the
+    # limit that username (or address) is locked until the window ends or an admin lifts the lock.
+    staff_login_failures_per_user: int = 5
+    staff_login_failures_per_ip: int = 30
+    staff_login_window_seconds: int = 900
+
+    # /metrics and /docs: open in development and test; in production reachable only with this token
+    # (`Authorization: Bearer …` or `X-Ops-Token`) or from these addresses/networks (comma-separated CIDRs).
+    ops_token: SecretStr = SecretStr("")
+    ops_allow: str = ""
 
     seed_dir: Path = CONFIG_DIR / "data"
     log_level: str = "INFO"

@@ -154,7 +154,7 @@ def handle_exception(request: Request, exc: BaseException) -> JSONResponse:
         if status < 500 or status == 503:
             code, message = _SANIC_CODES.get(status, ("BAD_REQUEST", "请求有误"))
             return error_body(code, message, status=status)
-    request_id = getattr(getattr(request, "ctx", None), "request_id", "-")
+    request_id = getattr(request, "request_id", "-")
     log.error("unhandled error request_id=%s %s %s", request_id, request.method, request.path,
               exc_info=exc)
     return error_body("INTERNAL_ERROR", "系统繁忙，请稍后再试", status=500)

@@ -38,6 +38,8 @@ async def test_staff_overdue_grouped_and_detail_audited(live, client, ingest):
     assert res.json()["total"] == 1 and res.json()["items"][0]["receipt_no"] == "2024-0426-000003"
     east = await staff_headers(client, role="hall_staff", hall_code="east")
     res = await client.get("/api/staff/cases/overdue", params={"hall": "center"}, headers=east)
+    assert (res.status_code, res.json()["error"]["code"]) == (403, "HALL_FORBIDDEN")
+    res = await client.get("/api/staff/cases/overdue", headers=east)
     assert {g["hall"] for g in res.json()["groups"]} == {"east"} and res.json()["total"] == 2
     hotline = await staff_headers(client, role="hotline")
     assert (await client.get("/api/staff/cases/overdue", headers=hotline)).status_code == 403
