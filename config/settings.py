@@ -82,6 +82,18 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
+    @field_validator("ops_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        import ipaddress
+
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"DENGJI_OPS_ALLOW 中的“{part}”不是地址或网段（例：127.0.0.1,10.0.0.0/8）") from exc
+        return value
+
     @field_validator("wechat_api_base")
     @classmethod
     def _slash(cls, value: str) -> str:

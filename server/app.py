@@ -19,6 +19,7 @@ from server.core.crypto import PiiCipher
 from server.core.errors import handle_exception
 from server.core.jobs import create_queue
 from server.core.logging import AccessLog, DengjiRequest, configure_logging
+from server.core.ops import OpsGate
 from server.core.redis import Keys, create_redis
 from server.wechat.client import WeChatGateway
 
@@ -82,6 +83,9 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
     access_log = app.ctx.access_log = AccessLog(enabled=settings.log_level.upper() in ("DEBUG", "INFO"))
 
     app.error_handler.add(Exception, handle_exception)
+    ops_gate = OpsGate.from_settings(settings)
+    if ops_gate is not None:  # no middleware at all when the operator endpoints are open
+        app.on_request(ops_gate.check, priority=1000)
 
     for module_name in BLUEPRINT_MODULES:
         app.blueprint(importlib.import_module(module_name).bp)
