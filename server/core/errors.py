@@ -153,7 +153,10 @@ def handle_exception(request: Request, exc: BaseException) -> JSONResponse:
         status = getattr(exc, "status_code", 500) or 500
         if status < 500 or status == 503:
             code, message = _SANIC_CODES.get(status, ("BAD_REQUEST", "请求有误"))
-            return error_body(code, message, status=status)
+            response = error_body(code, message, status=status)
+            # e.g. the Allow header of a 405, which the standard asks for
+            response.headers.update({k: v for k, v in (getattr(exc, "headers", None) or {}).items()})
+            return response
     request_id = getattr(request, "request_id", "-")
     log.error("unhandled error request_id=%s %s %s", request_id, request.method, request.path,
               exc_info=exc)

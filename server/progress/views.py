@@ -29,10 +29,12 @@ async def ingest_events(request: Request):
                 ensure_ascii=False)
 
 
-@bp.route("/progress/lookup", methods=["GET", "POST"])
+@bp.post("/progress/lookup")
 async def lookup(request: Request):
-    """Look a case up by receipt number and the last 6 characters of an applicant's ID number."""
-    query = parse_query(request, LookupQuery) if request.method == "GET" else parse_body(request, LookupQuery)
+    """Look a case up by receipt number and the last 6 characters of an applicant's ID number.
+
+    POST only: in a query string the ID tail would land in proxies' logs."""
+    query = parse_body(request, LookupQuery)
     principal = await current_principal(request)
     user_id = principal.id if principal and principal.kind == "citizen" else None
     return json(await service.lookup(redis=request.app.ctx.redis, keys=request.app.ctx.keys, **await _deps(request),

@@ -87,9 +87,9 @@ async def test_import_csv_and_json_is_idempotent(live, client, tmp_path):
     ready = await Case.get(receipt_no="2024-0426-000123")
     assert (ready.stage, ready.delivery_method, ready.tracking_no) == ("ready", "ems", "EMS1CN")
     assert await CaseApplicant.filter(case_id=ready.id).count() == 2
-    res = await client.get("/api/progress/lookup", params={"receipt_no": "2024-0426-000124", "id_last6": id_c[-6:]})
+    res = await client.post("/api/progress/lookup", json={"receipt_no": "2024-0426-000124", "id_last6": id_c[-6:]})
     assert res.json()["missing_materials"] == ["婚姻证明", "户口簿"]
-    res = await client.get("/api/progress/lookup", params={"receipt_no": "2024-0426-000200", "id_last6": id_a[-6:]})
+    res = await client.post("/api/progress/lookup", json={"receipt_no": "2024-0426-000200", "id_last6": id_a[-6:]})
     assert (res.json()["stage_label"], res.json()["promised_date"]) == ("公示中", "2026-10-30")
 
 
