@@ -520,7 +520,8 @@ async def get_subscriptions(*, citizen_id: int) -> list[str]:
 
 async def unsubscribe(*, citizen_id: int, hall_code: str) -> list[str]:
     """Stop public notices of one hall."""
-    if not await HallSubscription.filter(citizen_id=citizen_id, hall_code=clean_code(hall_code)).delete():
+    hall_code = clean_code(hall_code)
+    if len(hall_code) > 32 or not await HallSubscription.filter(citizen_id=citizen_id, hall_code=hall_code).delete():
         raise NotFound("未订阅该大厅的通知", code="NOT_SUBSCRIBED")
     return await get_subscriptions(citizen_id=citizen_id)
 

@@ -89,6 +89,9 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
 
     for module_name in BLUEPRINT_MODULES:
         app.blueprint(importlib.import_module(module_name).bp)
+    # Path parameters arrive percent-decoded (Sanic leaves them quoted by default): `/halls/%E5%8D%97…` is "南…".
+    for route in app.router.routes:
+        route.unquote = True
 
     @app.before_server_start
     async def open_resources(app: Sanic) -> None:

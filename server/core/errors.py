@@ -10,6 +10,7 @@ from sanic import Request
 from sanic.exceptions import SanicException
 from sanic.response import JSONResponse, json
 from tortoise.exceptions import DoesNotExist, IntegrityError
+from tortoise.exceptions import ValidationError as FieldValidationError
 
 log = logging.getLogger("dengji.errors")
 
@@ -146,6 +147,10 @@ def handle_exception(request: Request, exc: BaseException) -> JSONResponse:
     if isinstance(exc, DoesNotExist) or _is_out_of_range(exc):
         # An id too large for the column cannot name an existing record.
         return error_body("NOT_FOUND", "未找到相关记录", status=404)
+    if isinstance(exc, FieldValidationError):
+        # A value no column could hold (e.g. a 41-character receipt number in a path) names no record; routes
+        # validate their parameters first, this is the net under them.
+        return error_body("VALIDATION_ERROR", "提交的数据不符合要求", status=422)
     if isinstance(exc, IntegrityError):
         log.warning("integrity error on %s %s: %s", request.method, request.path, type(exc).__name__)
         return error_body("CONFLICT", "与现有数据冲突，请刷新后重试", status=409)

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time as _time
 from dataclasses import dataclass
@@ -564,6 +565,7 @@ def case_read(case: Case, *, applicants: list[CaseApplicant], history: list[Case
 
 
 _HISTORY_ORDER = ("occurred_at", "seq", "id")
+_RECEIPT = re.compile(s.RECEIPT_PATTERN)
 
 
 async def _parts(case: Case) -> tuple[list[CaseApplicant], list[CaseStageEntry]]:
@@ -578,8 +580,15 @@ async def read(case: Case, *, cipher, catalog, rules, now=None, masked=True) -> 
                      now=now, masked=masked)
 
 
+def _receipt_or_none(receipt_no: str) -> str | None:
+    """A receipt number from a path, normalised, or None when it cannot be one."""
+    value = s.normalize_receipt_no(receipt_no)
+    return value if _RECEIPT.fullmatch(value) else None
+
+
 async def get_or_raise(*, receipt_no: str) -> Case:
-    case = await Case.get_or_none(receipt_no=s.normalize_receipt_no(receipt_no))
+    receipt_no = _receipt_or_none(receipt_no)
+    case = await Case.get_or_none(receipt_no=receipt_no) if receipt_no else None
     if case is None:
         raise NotFound("办件不存在", code="CASE_NOT_FOUND")
     return case
@@ -690,7 +699,8 @@ async def get_all_for_citizen(*, citizen_id: int, cipher, catalog, rules, now=No
 
 
 async def _case_of_citizen(citizen: Citizen, receipt_no: str) -> Case:
-    case = await Case.get_or_none(receipt_no=s.normalize_receipt_no(receipt_no))
+    receipt_no = _receipt_or_none(receipt_no)
+    case = await Case.get_or_none(receipt_no=receipt_no) if receipt_no else None
     if case is None or not await CaseApplicant.exists(case_id=case.id, id_hash=citizen.id_hash):
         raise NotFound("办件不存在或不是您本人的办件", code="CASE_NOT_FOUND")
     return case
