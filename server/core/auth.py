@@ -124,6 +124,7 @@ def require_citizen(handler):
         request.ctx.principal = principal
         return await handler(request, *args, **kwargs)
 
+    wrapper.dengji_auth = ("citizen", ())  # read by the API document (server/core/openapi.py)
     return wrapper
 
 
@@ -182,6 +183,7 @@ def require_staff(*roles: str):
                 await record_write(request, target_id=next(iter(kwargs.values()), None))
             return response
 
+        wrapper.dengji_auth = ("staff", roles)  # read by the API document (server/core/openapi.py)
         return wrapper
 
     return decorate
