@@ -165,7 +165,8 @@ def _operation(components: _Components, route, method: str) -> dict:
     if kind is not None:
         statuses |= {401, 403}
         op["security"] = [{"bearerAuth": []}]
-        who = "工作人员" + (f"（角色：{'、'.join(roles)}；admin 亦可）" if roles else "") if kind == "staff" else "已登录市民"
+        who = ("工作人员" + (f"（角色：{'、'.join(roles)}；admin 亦可）" if roles else "")
+               if kind == "staff" else "已登录市民")
         op["description"] = (doc + "\n\n" if doc else "") + f"需要：{who}。"
     elif found["optional_citizen"]:
         op["security"] = [{}, {"bearerAuth": []}]
@@ -233,10 +234,12 @@ def build(app: Sanic) -> dict:
         "components": {
             "schemas": components.schemas,
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer",
-                               "description": "POST /api/mp/login（市民）或 POST /api/staff/login（工作人员）返回的令牌"},
-                "ingestSignature": {"type": "apiKey", "in": "header", "name": "X-Dengji-Signature",
-                                    "description": "登记业务系统：HMAC-SHA256 签名（另带 X-Dengji-Key、X-Dengji-Timestamp）"},
+                "bearerAuth": {
+                    "type": "http", "scheme": "bearer",
+                    "description": "POST /api/mp/login（市民）或 POST /api/staff/login（工作人员）返回的令牌"},
+                "ingestSignature": {
+                    "type": "apiKey", "in": "header", "name": "X-Dengji-Signature",
+                    "description": "登记业务系统：HMAC-SHA256 签名（另带 X-Dengji-Key、X-Dengji-Timestamp）"},
             },
         },
     }

@@ -56,7 +56,7 @@ async def test_receipt_counter_holds_across_addresses_and_spares_the_applicant(l
             return getattr(exc, "status", 500)
 
     # A right answer is not a failure: it never uses up the count.
-    for i in range(rules.failures_per_receipt + 3):
+    for _ in range(rules.failures_per_receipt + 3):
         assert await guess("10.9.9.9", id_number[-6:]) == 200
     # 100 wrong guesses from 100 addresses at once: exactly the receipt's limit reach the query.
     results = await asyncio.gather(*(guess(f"10.0.{i // 250}.{i % 250}", _wrong(id_number)) for i in range(100)))
