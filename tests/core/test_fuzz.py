@@ -33,6 +33,15 @@ async def _schemathesis(url: str, headers: dict, *extra: str) -> tuple[int, str]
     return proc.returncode, out.decode(errors="replace")
 
 
+@pytest.fixture
+def settings(settings):
+    """Knowledge-base edits the fuzzer makes go to a private copy under <home>/bot, never the shipped file."""
+    from bot.engine import DEFAULT_DATA_DIR
+
+    shutil.copytree(DEFAULT_DATA_DIR, settings.home / "bot")
+    return settings
+
+
 async def test_no_500_anywhere_with_citizen_and_staff_tokens(live, client):
     citizen, _ = await bound_citizen(client)
     admin = await staff_headers(client, role="admin")
@@ -40,3 +49,15 @@ async def test_no_500_anywhere_with_citizen_and_staff_tokens(live, client):
     assert code == 0, out[-6000:]
     code, out = await _schemathesis(live.url, citizen)
     assert code == 0, out[-6000:]
+    assert not _repository_changes(), "the fuzzer changed files of the repository"
+
+
+def _repository_changes() -> list[str]:
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return []
+    out = subprocess.run(["git", "status", "--porcelain", "--", "bot/data", "config", "notices/data"], cwd=root,
+                         capture_output=True, text=True, check=False).stdout
+    return out.splitlines()
