@@ -30,7 +30,8 @@ async def login(request: Request):
     try:
         user = await service.login(redis=ctx.redis, keys=ctx.keys, settings=ctx.settings, username=body.username,
                                    password=body.password, ip=request.remote_addr or request.ip)
-    except (service.LoginRejected, service.LoginLocked) as exc:
+    except service.LoginRejected as exc:
+        # Tries refused by the throttle are not written: a flood of them must not become a flood of rows.
         await record_write(request, action=f"staff.login.{exc.code.lower()}", actor_id=body.username,
                            target_id=body.username, fields=[])
         raise
