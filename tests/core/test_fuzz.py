@@ -20,15 +20,16 @@ ENDS_OWN_SESSION = r"^/api/staff/(logout|me/password|accounts/\{account_id\}/(se
 MAX_EXAMPLES = os.environ.get("DENGJI_FUZZ_EXAMPLES", "6")
 
 
-async def _schemathesis(url: str, headers: dict, *extra: str) -> tuple[int, str]:
+async def _schemathesis(url: str, headers: dict, *extra: str, cwd: Path) -> tuple[int, str]:
     args = [str(ST if ST.exists() else shutil.which("st")), "run", f"{url}/docs/openapi.json",
             "--checks", "not_a_server_error", "--phases", "examples,coverage,fuzzing", "-n", MAX_EXAMPLES,
             "--no-shrink", "--generation-database", "none", "--workers", "1", "--seed", "11",
             "--request-timeout", "20", "--no-color", "--warnings", "off", *extra]
     for name, value in headers.items():
         args += ["-H", f"{name}: {value}"]
+    # Run where schemathesis may leave its cache (.schemathesis/), outside the repository.
     proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.STDOUT)
+                                                stderr=asyncio.subprocess.STDOUT, cwd=cwd)
     out, _ = await proc.communicate()
     return proc.returncode, out.decode(errors="replace")
 
@@ -42,13 +43,13 @@ def settings(settings):
     return settings
 
 
-async def test_no_500_anywhere_with_citizen_and_staff_tokens(live, client):
+async def test_no_500_anywhere_with_citizen_and_staff_tokens(live, client, tmp_path):
     before = _repository_changes()
     citizen, _ = await bound_citizen(client)
     admin = await staff_headers(client, role="admin")
-    code, out = await _schemathesis(live.url, admin, "--exclude-path-regex", ENDS_OWN_SESSION)
+    code, out = await _schemathesis(live.url, admin, "--exclude-path-regex", ENDS_OWN_SESSION, cwd=tmp_path)
     assert code == 0, out[-6000:]
-    code, out = await _schemathesis(live.url, citizen)
+    code, out = await _schemathesis(live.url, citizen, cwd=tmp_path)
     assert code == 0, out[-6000:]
     assert _repository_changes() == before, "the fuzzer changed files of the repository"
 
