@@ -75,3 +75,15 @@ async def test_notice_report_csv_neutralises_formulas(live, client):
     cells = [cell for row in rows[1:] for cell in row]
     assert "'-2+3 系统维护" in cells and "'@城东区" in cells
     assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
+
+
+async def test_nul_characters_are_a_clean_4xx(live, client):
+    """Found by schemathesis on PostgreSQL: a NUL in a hall code reached the database and answered 500."""
+    citizen, _ = await bound_citizen(client)
+    admin = await staff_headers(client)
+    res = await client.post("/api/mp/notices/subscriptions", headers=citizen, json={"hall_codes": ["south\u0000"]})
+    assert (res.status_code, code(res)) == (422, "INVALID_CHARACTER")
+    res = await client.get("/api/staff/notices", params={"status": "draft\x00"}, headers=admin)
+    assert (res.status_code, code(res)) == (422, "INVALID_CHARACTER")
+    res = await client.delete("/api/mp/notices/subscriptions/south%00", headers=citizen)
+    assert 400 <= res.status_code < 500, res.text
