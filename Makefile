@@ -1,5 +1,7 @@
 # The two commands: `make run` and `make test`. Only Python 3.11+ is needed on the machine.
 PYTHON ?= python3
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -20,7 +22,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/dengji db init
 	$(BIN)/dengji db seed
-	$(BIN)/dengji serve --host 127.0.0.1 --port 8000
+	$(BIN)/dengji serve --host $(HOST) --port $(PORT)
 
 # The console's browser tests drive Debian's chromium; install it when missing and apt-get can (else they skip).
 chromium:

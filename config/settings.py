@@ -79,6 +79,16 @@ class Settings(BaseSettings):
     # Staff console: signed out after this long without a page request; call-screen tokens last this long.
     console_idle_seconds: int = 30 * 60
     console_screen_token_days: int = 365
+    # Staff login throttle: failed tries counted per username and per address within the window; past the
+    # limit that username (or address) is locked until the window ends or an admin lifts the lock.
+    staff_login_failures_per_user: int = 5
+    staff_login_failures_per_ip: int = 30
+    staff_login_window_seconds: int = 900
+
+    # /metrics and /docs: open in development and test; in production reachable only with this token
+    # (`Authorization: Bearer …` or `X-Ops-Token`) or from these addresses/networks (comma-separated CIDRs).
+    ops_token: SecretStr = SecretStr("")
+    ops_allow: str = ""
 
     seed_dir: Path = CONFIG_DIR / "data"
     log_level: str = "INFO"
@@ -94,6 +104,18 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @field_validator("ops_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        import ipaddress
+
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ConfigError(f"DENGJI_OPS_ALLOW 中的“{part}”不是地址或网段（例：127.0.0.1,10.0.0.0/8）") from exc
+        return value
 
     @field_validator("wechat_api_base")
     @classmethod

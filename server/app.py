@@ -12,14 +12,14 @@ from functools import partial
 import ujson
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json, raw
-from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 
 from config.settings import Settings, load_settings
-from server.core import db, metrics
+from server.core import db, metrics, openapi
 from server.core.crypto import PiiCipher
 from server.core.errors import handle_exception
 from server.core.jobs import create_queue
 from server.core.logging import AccessLog, DengjiRequest, configure_logging
+from server.core.ops import OpsGate
 from server.core.redis import Keys, create_redis
 from server.wechat.client import WeChatGateway
 
@@ -72,12 +72,10 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
                 request_class=DengjiRequest)
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.REQUEST_MAX_SIZE = 2 * 1024 * 1024
-    app.config.OAS_UI_DEFAULT = "swagger"
-    app.config.OAS_IGNORE_HEAD = True
-    app.config.OAS_IGNORE_OPTIONS = True
     app.config.CORS = False
     app.config.HEALTH = False
-    # sanic-ext's automatic HEAD/OPTIONS routes parse every handler's source at start-up (over a second).
+    app.config.AUTO_EXTEND = False  # the API document is ours (server/core/openapi.py), not sanic-ext's
+    # No automatic HEAD/OPTIONS routes (sanic-ext's parse every handler's source at start-up, over a second).
     app.config.HTTP_AUTO_HEAD = False
     app.config.HTTP_AUTO_OPTIONS = False
     # A stop (SIGTERM) waits this long for requests in flight, then closes; resources close with timeouts.
@@ -86,17 +84,22 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
     app.config.PROXIES_COUNT = settings.proxies_count
     app.config.REAL_IP_HEADER = settings.real_ip_header or None
     app.config.FORWARDED_SECRET = settings.forwarded_secret.get_secret_value() or None
-    # Of Sanic Extensions only the OpenAPI document: the others (dependency injection above all) hook a
-    # signal into every request, and we use none of them.
-    app.extend(extensions=[OpenAPIExtension], built_in_extensions=False)
     app.ctx.settings = settings
     # Request lines are INFO: DENGJI_LOG_LEVEL=WARNING turns them off like any other info log.
     access_log = app.ctx.access_log = AccessLog(enabled=settings.log_level.upper() in ("DEBUG", "INFO"))
 
     app.error_handler.add(Exception, handle_exception)
+    ops_gate = OpsGate.from_settings(settings)
+    if ops_gate is not None:  # no middleware at all when the operator endpoints are open
+        app.on_request(ops_gate.check, priority=1000)
 
     for module_name in BLUEPRINT_MODULES:
         app.blueprint(importlib.import_module(module_name).bp)
+    # The API document (built from the routes and their schemas on first request) and its local pages.
+    app.blueprint(openapi.bp)
+    # Path parameters arrive percent-decoded (Sanic leaves them quoted by default): `/halls/%E5%8D%97…` is "南…".
+    for route in app.router.routes:
+        route.unquote = True
 
     @app.before_server_start
     async def open_resources(app: Sanic) -> None:
