@@ -13,6 +13,8 @@ from models.cases import (
     IngestClient,
 )
 from models.catalog import BusinessType, CalendarDay, CenterSetting, DayKind, Hall
+from models.catalog import Bank, HallScopePause
+from models.figures import CaseFigureDay, FigureDay
 from models.identity import Citizen
 from models.notices import (
     DeliveryStatus,
@@ -40,4 +42,5 @@ __all__ = [
     "OrgInvitation", "OrgMember", "OrgType", "Organization",
     "StaffRole", "StaffUser",
     "WeChatFollower",
+    "Bank", "HallScopePause", "CaseFigureDay", "FigureDay",
 ]

@@ -24,10 +24,18 @@ class Case(TimestampedModel):
     delivery_at = fields.DatetimeField(null=True)
     # Set by the overdue sweep so staff lists can show when a case was first seen overdue.
     overdue_flagged_at = fields.DatetimeField(null=True)
+    # How it was filed: online_self | online_agent (agency/bank/developer for the citizen) | hall | unknown.
+    channel = fields.CharField(max_length=16, default="unknown")
+    # The promised date's clock stops while the case waits for the citizen's correction (补正):
+    # correction_since marks the stop, promised_date moves on by the working days it lasted.
+    correction_since = fields.DatetimeField(null=True)
+    # Electronic certificate (电子证照) from the business system when the case reaches 发证.
+    e_cert_no = fields.CharField(max_length=64, null=True)
+    e_cert_url = fields.CharField(max_length=512, null=True)
 
     class Meta:
         table = "cases"
-        indexes = (("hall", "business_type", "promised_date"), ("promised_date",))
+        indexes = (("hall", "business_type", "promised_date"), ("promised_date",), ("accepted_at",))
 
 
 class CaseApplicant(Model):
@@ -117,6 +125,9 @@ class CaseNotification(TimestampedModel):
     citizen = fields.ForeignKeyField("models.Citizen", related_name="case_notifications", on_delete=fields.CASCADE)
     status = fields.CharField(max_length=16, default="pending")  # pending | sending | sent | failed
     claimed_at = fields.DatetimeField(null=True)
+    # Written just before the WeChat call: a row stuck in "sending" without it never left, so the sweep
+    # may send it; with it the outcome is unknown and a subscribe message (no client_msg_id) is not repeated.
+    attempted_at = fields.DatetimeField(null=True)
     sent_at = fields.DatetimeField(null=True)
     tries = fields.IntField(default=0)
     error = fields.CharField(max_length=64, null=True)

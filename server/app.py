@@ -32,6 +32,7 @@ BLUEPRINT_MODULES = (
     "server.wechat.views",
     "bot.views",
     "notices.views",
+    "server.operations.views",
 )
 
 # Per-domain start-up hooks: `async def setup(app)` run once per worker after core resources.

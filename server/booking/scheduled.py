@@ -55,6 +55,23 @@ async def notify_review(ctx: dict, *, booking_id: int) -> None:
         raise Retry(defer=30 * ctx.get("job_try", 1)) from exc
 
 
+@job("booking.center_cancel.notify", max_tries=5)
+async def notify_center_cancel(ctx: dict, *, booking_id: int) -> None:
+    """Tell a citizen that the center cancelled their booking (closure), with the reason and a rebook link, once."""
+    catalog, now = await _now(ctx)
+    booking = await Booking.get_or_none(id=booking_id).prefetch_related("citizen")
+    if booking is None or booking.citizen is None or booking.status != "center_cancelled":
+        return
+    if not await service.claim(booking_id=booking_id, field="center_notified_at", now=now):
+        return
+    try:
+        await messaging.send(ctx, catalog=catalog, booking=booking, kind="booking_center_cancelled",
+                             openid=booking.citizen.openid)
+    except (WeChatClientException, OSError) as exc:
+        await service.unclaim(booking_id=booking_id, field="center_notified_at")
+        raise Retry(defer=30 * ctx.get("job_try", 1)) from exc
+
+
 @periodic("booking.reminders.send", every_seconds=60)
 async def send_reminders(ctx: dict) -> int:
     """Remind subscribed citizens the day before; a reminder is claimed before it is sent, so never twice."""
