@@ -53,7 +53,7 @@ async def seed(settings, *, cases: int = 300, days: int = 21) -> str:
         e_cert = path[-1] == "e_certificate"
         case = await Case.create(
             receipt_no=receipt, business_type=bt, hall=halls[n % len(halls)], stage=path[-1], stage_at=stage_at,
-            accepted_at=accepted, channel=CHANNELS[n % len(CHANNELS)],
+            accepted_at=accepted, channel=rng.choice(CHANNELS),
             promised_date=catalog.add_working_days(accepted.date(), catalog.business_types[bt].time_limit_days
                                                    + catalog.business_types[bt].public_notice_days),
             missing_materials=["不动产权证书原件"] if path[-1] == "correction_required" else [],
