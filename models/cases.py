@@ -25,7 +25,7 @@ class Case(TimestampedModel):
     # Set by the overdue sweep so staff lists can show when a case was first seen overdue.
     overdue_flagged_at = fields.DatetimeField(null=True)
     # How it was filed: online_self | online_agent (agency/bank/developer for the citizen) | hall | unknown.
-    channel = fields.CharField(max_length=16, default="unknown")
+    channel = fields.CharField(max_length=16, default="unknown", db_default="unknown")
     # The promised date's clock stops while the case waits for the citizen's correction (补正):
     # correction_since marks the stop, promised_date moves on by the working days it lasted.
     correction_since = fields.DatetimeField(null=True)

@@ -48,7 +48,7 @@ class BusinessType(TimestampedModel):
     aliases = fields.JSONField(default=list)
     # Phased online rollout: [{"from": "YYYY-MM-DD", "handling", "booking", "online_hint"}], each entry
     # replacing the fields above from its date on (server.catalog.service.Catalog.mode_on).
-    online_schedule = fields.JSONField(default=list)
+    online_schedule = fields.JSONField(default=list, db_default="[]")
     active = fields.BooleanField(default=True)
 
     class Meta:

@@ -98,12 +98,12 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='BusinessType',
             name='online_schedule',
-            field=fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
+            field=fields.JSONField(default=list, db_default='[]', encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads),
         ),
         ops.AddField(
             model_name='Case',
             name='channel',
-            field=fields.CharField(default='unknown', max_length=16),
+            field=fields.CharField(default='unknown', db_default='unknown', max_length=16),
         ),
         ops.AddField(
             model_name='Case',
