@@ -22,12 +22,12 @@ STAGE_PATHS = (("accepted",), ("accepted", "reviewing"), ("accepted", "correctio
                ("accepted", "reviewing", "registered", "mailed"))
 CHANNELS = ("online_self", "online_agent", "online_agent", "online_agent", "hall", "hall")
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
-GIVEN = ("伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超", "秀英", "桂英", "建华")
+GIVEN = ("伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军", "杰", "娟", "涛", "明", "超", "秀英", "建华")
 
 
 def _id_number(rng: random.Random) -> str:
-    body = f"3201{rng.randint(1, 16):02d}19{rng.randint(50, 99)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}" \
-           f"{rng.randint(0, 999):03d}"
+    body = (f"3201{rng.randint(1, 16):02d}19{rng.randint(50, 99)}{rng.randint(1, 12):02d}"
+            f"{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}")
     return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _WEIGHTS, strict=True)) % 11]
 
 
@@ -86,8 +86,9 @@ async def seed(settings, *, cases: int = 300, days: int = 21) -> str:
                     begin = datetime.combine(day, start, tzinfo=catalog.tz)
                     end = begin + timedelta(minutes=catalog.rules.slot_minutes)
                     await Booking.create(
-                        code=code, id_hash=id_hash(cipher, number), name_enc=cipher.encrypt(rng.choice(SURNAMES) + "某"),
-                        id_number_enc=cipher.encrypt(number), mobile_enc=cipher.encrypt(f"139{rng.randint(0, 10**8 - 1):08d}"),
+                        code=code, id_hash=id_hash(cipher, number),
+                        name_enc=cipher.encrypt(rng.choice(SURNAMES) + "某"), id_number_enc=cipher.encrypt(number),
+                        mobile_enc=cipher.encrypt(f"139{rng.randint(0, 10**8 - 1):08d}"),
                         hall_code=hall, business_type=rng.choice([t for t in types
                                                                   if catalog.business_types[t].booking == "required"]),
                         date=day, start=start.strftime("%H:%M"), end=end.strftime("%H:%M"), slot_at=begin,

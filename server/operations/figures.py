@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from tortoise import connections, timezone
-from tortoise.functions import Count
+from tortoise.functions import Count, Min
 from tortoise.transactions import in_transaction
 
 from models import Booking, BookingStatus, Case, CaseFigureDay, FigureDay, WalkIn
@@ -33,6 +33,7 @@ from server.catalog.service import Catalog
 from server.core.errors import Unprocessable
 
 LIVE_DAYS = 7
+FRESH = timedelta(seconds=60)  # a recent day's roll-up is reused for a minute (console refreshes)
 MAX_DAYS = 731
 ONLINE_CHANNELS = ("online_self", "online_agent")
 CASE_CHANNELS = ("online_self", "online_agent", "hall", "unknown")
@@ -69,64 +70,82 @@ def _day_bounds(catalog: Catalog, day: date) -> tuple[datetime, datetime]:
     return begin, begin + timedelta(days=1)
 
 
-async def roll_day(catalog: Catalog, day: date) -> None:
-    """Recompute one day's roll-up rows from the bookings, walk-ins and cases (indexed reads)."""
-    counts: dict[str, dict[str, int]] = {h: {} for h in catalog.halls}
-    for hall_code, status, n in await (Booking.filter(date=day).annotate(n=Count("id"))
-                                       .group_by("hall_code", "status").values_list("hall_code", "status", "n")):
-        counts.setdefault(hall_code, {})[str(status)] = n
-    walk = dict(await WalkIn.filter(date=day).annotate(n=Count("id")).group_by("hall_code")
-                .values_list("hall_code", "n"))
-    waits: dict[str, tuple[int, int]] = {}
+async def roll_days(catalog: Catalog, days: list[date]) -> None:
+    """Recompute the roll-up rows of some days from the bookings, walk-ins and cases (indexed reads, one query
+    per table for the whole set of days), replacing them in one transaction."""
+    if not days:
+        return
+    first, last = min(days), max(days)
+    wanted = set(days)
+    counts: dict[tuple[date, str], dict[str, int]] = {(d, h): {} for d in days for h in catalog.halls}
+    for day, hall_code, status, n in await (
+            Booking.filter(date__gte=first, date__lte=last).annotate(n=Count("id"))
+            .group_by("date", "hall_code", "status").values_list("date", "hall_code", "status", "n")):
+        day = _as_date(day)
+        if day in wanted:
+            counts.setdefault((day, hall_code), {})[str(status)] = n
+    walk: dict[tuple[date, str], int] = {}
+    for day, hall_code, n in await (WalkIn.filter(date__gte=first, date__lte=last).annotate(n=Count("id"))
+                                    .group_by("date", "hall_code").values_list("date", "hall_code", "n")):
+        walk[(_as_date(day), hall_code)] = n
+        counts.setdefault((_as_date(day), hall_code), {})
+    waits: dict[tuple[date, str], tuple[int, int]] = {}
     if "called_at" in Booking._meta.fields_map:
-        checked = await Booking.filter(date=day, status=BookingStatus.CHECKED_IN)
-        for hall_code in {b.hall_code for b in checked}:
-            waits[hall_code] = wait_seconds([b for b in checked if b.hall_code == hall_code])
-    begin, end = _day_bounds(catalog, day)
-    cases = await (Case.filter(accepted_at__gte=begin, accepted_at__lt=end).annotate(n=Count("id"))
-                   .group_by("hall", "business_type", "channel").values_list("hall", "business_type", "channel", "n"))
+        checked = await Booking.filter(date__gte=first, date__lte=last, status=BookingStatus.CHECKED_IN)
+        for key in {(b.date, b.hall_code) for b in checked}:
+            waits[key] = wait_seconds([b for b in checked if (b.date, b.hall_code) == key])
+    case_rows = []
+    for day in sorted(wanted):
+        begin, end = _day_bounds(catalog, day)
+        for h, bt, ch, n in await (Case.filter(accepted_at__gte=begin, accepted_at__lt=end).annotate(n=Count("id"))
+                                   .group_by("hall", "business_type", "channel")
+                                   .values_list("hall", "business_type", "channel", "n")):
+            case_rows.append(CaseFigureDay(day=day, hall_code=h, business_type=bt, channel=ch or "unknown", cases=n))
     gone = {BookingStatus.CANCELLED, BookingStatus.DECLINED, BookingStatus.CENTER_CANCELLED}
     now = timezone.now()
     rows = []
-    for hall_code in sorted(set(counts) | set(walk)):
-        by = counts.get(hall_code, {})
-        wait = waits.get(hall_code, (0, 0))
+    for (day, hall_code), by in sorted(counts.items()):
+        if day not in wanted:
+            continue
+        wait = waits.get((day, hall_code), (0, 0))
         rows.append(FigureDay(day=day, hall_code=hall_code, rolled_at=now,
-                              bookings=sum(n for s, n in by.items() if s not in gone),
+                              bookings=sum(n for st, n in by.items() if st not in gone),
                               check_ins=by.get(BookingStatus.CHECKED_IN.value, 0),
-                              no_shows=by.get(BookingStatus.NO_SHOW.value, 0), walk_ins=walk.get(hall_code, 0),
+                              no_shows=by.get(BookingStatus.NO_SHOW.value, 0), walk_ins=walk.get((day, hall_code), 0),
                               wait_seconds=wait[0], waits=wait[1]))
-    case_rows = [CaseFigureDay(day=day, hall_code=h, business_type=bt, channel=ch or "unknown", cases=n)
-                 for h, bt, ch, n in cases]
     async with in_transaction() as conn:
-        await FigureDay.filter(day=day).using_db(conn).delete()
-        await CaseFigureDay.filter(day=day).using_db(conn).delete()
+        await FigureDay.filter(day__in=list(wanted)).using_db(conn).delete()
+        await CaseFigureDay.filter(day__in=list(wanted)).using_db(conn).delete()
         await FigureDay.bulk_create(rows, using_db=conn)
         if case_rows:
             await CaseFigureDay.bulk_create(case_rows, using_db=conn)
 
 
-async def ensure_rolled(catalog: Catalog, start: date, end: date, today: date, *, rebuild: bool = False) -> int:
-    """Roll every day of the range that has no roll-up yet, and the recent days again; return how many."""
+async def roll_day(catalog: Catalog, day: date) -> None:
+    """Recompute one day's roll-up rows."""
+    await roll_days(catalog, [day])
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+async def ensure_rolled(catalog: Catalog, start: date, end: date, today: date, *, rebuild: bool = False,
+                        max_age: timedelta = FRESH) -> int:
+    """Roll every day of the range that has no roll-up yet, and the recent days again once their roll-up is
+    older than max_age; return how many days were rolled."""
     live_from = today - timedelta(days=LIVE_DAYS)
-    rolled = set(await FigureDay.filter(day__gte=start, day__lte=end).distinct().values_list("day", flat=True))
+    stale_before = timezone.now() - max_age
+    rolled = {_as_date(d): at for d, at in await FigureDay.filter(day__gte=start, day__lte=end)
+              .annotate(at=Min("rolled_at")).group_by("day").values_list("day", "at")}
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
-    todo = [d for d in days if rebuild or d >= live_from or d not in rolled]
-    for day in todo:
-        await roll_day(catalog, day)
+    todo = [d for d in days if rebuild or d not in rolled or (d >= live_from and rolled[d] <= stale_before)]
+    for n in range(0, len(todo), 31):
+        await roll_days(catalog, todo[n:n + 31])
     return len(todo)
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def bucket(day: date, by: str) -> str:
-    """The period a day belongs to: the day, the Monday of its week, or its month."""
-    if by == "week":
-        return (day - timedelta(days=day.weekday())).isoformat()
-    if by == "month":
-        return day.strftime("%Y-%m")
-    return day.isoformat()
 
 
 @dataclass
@@ -158,7 +177,18 @@ async def _sql(sql: str, *params) -> list[dict]:
     return await conn.execute_query_dict(sql, list(params))
 
 
-async def get(*, catalog: Catalog, start: date, end: date, hall: str | None, by: str, today: date) -> dict:
+def _period_sql(by: str, postgres: bool) -> str:
+    """SQL naming a roll-up day's period, so the database sums by period and hands back a few rows."""
+    if by == "month":
+        return "to_char(day, 'YYYY-MM')" if postgres else "strftime('%Y-%m', day)"
+    if by == "week":  # the Monday of the week
+        return ("to_char(date_trunc('week', day), 'YYYY-MM-DD')" if postgres
+                else "date(day, '-' || ((CAST(strftime('%w', day) AS INTEGER) + 6) % 7) || ' days')")
+    return "to_char(day, 'YYYY-MM-DD')" if postgres else "day"
+
+
+async def get(*, catalog: Catalog, start: date, end: date, hall: str | None, by: str, today: date,
+              max_age: timedelta = FRESH) -> dict:
     """Return the figures table: rows per period and hall (and center-wide when no hall is given), totals,
     and the online rate by month and business type against the target."""
     if end < start:
@@ -167,39 +197,41 @@ async def get(*, catalog: Catalog, start: date, end: date, hall: str | None, by:
         raise Unprocessable("统计区间最长两年", code="INVALID_DATE_RANGE")
     if hall is not None:
         catalog.hall(hall)
-    await ensure_rolled(catalog, start, end, today)
+    await ensure_rolled(catalog, start, end, today, max_age=max_age)
+    postgres = connections.get("default").capabilities.dialect == "postgres"
+    period, month = _period_sql(by, postgres), _period_sql("month", postgres)
     hall_sql, params = ("AND hall_code = $3", (start, end, hall)) if hall else ("", (start, end))
-    days = await _sql(f"SELECT day, hall_code, bookings, check_ins, no_shows, walk_ins, wait_seconds, waits "
-                      f"FROM figure_day WHERE day >= $1 AND day <= $2 {hall_sql}", *params)
     online = ", ".join(f"'{c}'" for c in ONLINE_CHANNELS)
+    days = await _sql(
+        f"SELECT {period} AS period, hall_code, SUM(bookings) AS bookings, SUM(check_ins) AS check_ins, "
+        f"SUM(no_shows) AS no_shows, SUM(walk_ins) AS walk_ins, SUM(wait_seconds) AS wait_seconds, "
+        f"SUM(waits) AS waits FROM figure_day WHERE day >= $1 AND day <= $2 {hall_sql} GROUP BY 1, 2", *params)
     case_days = await _sql(
-        f"SELECT day, hall_code, SUM(cases) AS total, SUM(CASE WHEN channel IN ({online}) THEN cases ELSE 0 END) "
-        f"AS online FROM case_figure_day WHERE day >= $1 AND day <= $2 {hall_sql} GROUP BY day, hall_code",
-        *params)
+        f"SELECT {period} AS period, hall_code, SUM(cases) AS total, "
+        f"SUM(CASE WHEN channel IN ({online}) THEN cases ELSE 0 END) AS online "
+        f"FROM case_figure_day WHERE day >= $1 AND day <= $2 {hall_sql} GROUP BY 1, 2", *params)
     per_type = await _sql(
-        f"SELECT day, business_type, SUM(cases) AS total, "
+        f"SELECT {month} AS month, business_type, SUM(cases) AS total, "
         f"SUM(CASE WHEN channel IN ({online}) THEN cases ELSE 0 END) AS online, "
         f"SUM(CASE WHEN channel = 'unknown' THEN cases ELSE 0 END) AS unknown "
-        f"FROM case_figure_day WHERE day >= $1 AND day <= $2 {hall_sql} GROUP BY day, business_type", *params)
+        f"FROM case_figure_day WHERE day >= $1 AND day <= $2 {hall_sql} GROUP BY 1, 2", *params)
     acc: dict[tuple[str, str], _Acc] = {}
     total = _Acc()
 
-    def _into(key_day, hall_code) -> list[_Acc]:
-        d = key_day if isinstance(key_day, date) else date.fromisoformat(str(key_day)[:10])
-        period = bucket(d, by)
-        keys = [(period, hall_code)] + ([] if hall else [(period, "all")])
+    def _into(p, hall_code) -> list[_Acc]:
+        keys = [(str(p), hall_code)] + ([] if hall else [(str(p), "all")])
         return [acc.setdefault(k, _Acc()) for k in keys] + [total]
 
     for r in days:
-        for a in _into(r["day"], r["hall_code"]):
-            a.bookings += r["bookings"]
-            a.check_ins += r["check_ins"]
-            a.no_shows += r["no_shows"]
-            a.walk_ins += r["walk_ins"]
-            a.wait_seconds += r["wait_seconds"]
-            a.waits += r["waits"]
+        for a in _into(r["period"], r["hall_code"]):
+            a.bookings += int(r["bookings"])
+            a.check_ins += int(r["check_ins"])
+            a.no_shows += int(r["no_shows"])
+            a.walk_ins += int(r["walk_ins"])
+            a.wait_seconds += int(r["wait_seconds"])
+            a.waits += int(r["waits"])
     for r in case_days:
-        for a in _into(r["day"], r["hall_code"]):
+        for a in _into(r["period"], r["hall_code"]):
             a.business_volume += int(r["total"])
             a.online += int(r["online"])
     rows = [a.row(period=p, hall=h) for (p, h), a in sorted(acc.items(), key=lambda kv: (kv[0][0], kv[0][1] == "all",
@@ -213,7 +245,7 @@ def _online_rates(catalog: Catalog, per_type: list[dict]) -> dict:
     goal = target(catalog)
     months: dict[str, dict[str, list[int]]] = {}
     for r in per_type:
-        month = str(r["day"])[:7]
+        month = str(r["month"])
         cell = months.setdefault(month, {}).setdefault(r["business_type"], [0, 0, 0])
         cell[0] += int(r["online"])
         cell[1] += int(r["total"])
@@ -252,7 +284,8 @@ def to_csv(table: dict) -> str:
     writer = csv.writer(buf)
     writer.writerows(flat_rows(table))
     writer.writerow([])
-    writer.writerow(["月份", "业务事项", "网办件数", "办件总数", "网办率", f"目标 {table['online_rates']['target']:.0%}"])
+    goal = table["online_rates"]["target"]
+    writer.writerow(["月份", "业务事项", "网办件数", "办件总数", "网办率", f"目标 {goal:.0%}"])
     for month in table["online_rates"]["by_month"]:
         for item in [{"name": "全部事项", **month["overall"]}, *month["by_business_type"]]:
             writer.writerow([month["month"], item["name"], item["online"], item["total"],

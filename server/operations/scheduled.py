@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from server.booking import service as booking_service
 from server.booking.scheduled import _now
 from server.core.jobs import periodic
-from server.booking import service as booking_service
 from server.operations import closures, figures
 
 

@@ -164,12 +164,13 @@ async def test_old_days_are_rolled_once_and_rebuilt_on_demand(client, live, cloc
     assert (await figures.get(**get))["total"]["no_shows"] == 2
     await figures.ensure_rolled(catalog, date(2026, 10, 30), date(2026, 10, 30), now.date(), rebuild=True)
     assert (await figures.get(**get))["total"]["no_shows"] == 3
-    # Recent days are rolled again on every request.
+    # Recent days are rolled again once their roll-up is older than FRESH (a minute).
     await _booking("2026-11-20", "east", "no_show")
     recent = dict(get, start=date(2026, 11, 20), end=date(2026, 11, 20))
     assert (await figures.get(**recent))["total"]["no_shows"] == 1
     await _booking("2026-11-20", "east", "no_show")
-    assert (await figures.get(**recent))["total"]["no_shows"] == 2
+    assert (await figures.get(**recent))["total"]["no_shows"] == 1  # reused for a minute (FRESH)
+    assert (await figures.get(**recent, max_age=timedelta(0)))["total"]["no_shows"] == 2
 
 
 async def test_figures_command_prints_the_table(client, live, clock, settings, tmp_path):

@@ -113,8 +113,9 @@ async def test_0002_migrates_a_postgres_database_with_data(tmp_path):
 
 
 def test_0002_follows_0001():
-    from models.migrations import __path__ as mig_path  # noqa: F401
     import importlib
+
+    from models.migrations import __path__ as mig_path  # noqa: F401
 
     module = importlib.import_module("models.migrations.0002_operations")
     assert module.Migration.dependencies == [("models", "0001_initial")]
