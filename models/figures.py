@@ -24,16 +24,17 @@ class FigureDay(Model):
 
 
 class CaseFigureDay(Model):
-    """Cases accepted on one day at one hall, by business type and filing channel."""
+    """Cases accepted on one day at one hall for one business type, counted by filing channel."""
 
     id = fields.BigIntField(primary_key=True)
     day = fields.DateField()
     hall_code = fields.CharField(max_length=32)
     business_type = fields.CharField(max_length=64)
-    channel = fields.CharField(max_length=16)
-    cases = fields.IntField(default=0)
+    online_self = fields.IntField(default=0)
+    online_agent = fields.IntField(default=0)
+    at_hall = fields.IntField(default=0)
+    unknown = fields.IntField(default=0)
 
     class Meta:
         table = "case_figure_day"
-        unique_together = (("day", "hall_code", "business_type", "channel"),)
-        indexes = (("day",),)
+        unique_together = (("day", "hall_code", "business_type"),)

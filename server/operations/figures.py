@@ -37,6 +37,8 @@ FRESH = timedelta(seconds=60)  # a recent day's roll-up is reused for a minute (
 MAX_DAYS = 731
 ONLINE_CHANNELS = ("online_self", "online_agent")
 CASE_CHANNELS = ("online_self", "online_agent", "hall", "unknown")
+_CHANNEL_COLUMNS = {"online_self": "online_self", "online_agent": "online_agent", "hall": "at_hall",
+                    "unknown": "unknown"}
 FIELDS = ("bookings", "check_ins", "no_shows", "walk_ins", "visitors", "business_volume", "online_rate")
 LABELS = {"period": "期间", "hall": "大厅", "bookings": "预约量", "check_ins": "签到数", "no_shows": "爽约数",
           "walk_ins": "免预约", "visitors": "接待人数", "business_volume": "业务量", "online_rate": "网办率",
@@ -97,10 +99,14 @@ async def roll_days(catalog: Catalog, days: list[date]) -> None:
     case_rows = []
     for day in sorted(wanted):
         begin, end = _day_bounds(catalog, day)
+        cells: dict[tuple[str, str], CaseFigureDay] = {}
         for h, bt, ch, n in await (Case.filter(accepted_at__gte=begin, accepted_at__lt=end).annotate(n=Count("id"))
                                    .group_by("hall", "business_type", "channel")
                                    .values_list("hall", "business_type", "channel", "n")):
-            case_rows.append(CaseFigureDay(day=day, hall_code=h, business_type=bt, channel=ch or "unknown", cases=n))
+            cell = cells.setdefault((h, bt), CaseFigureDay(day=day, hall_code=h, business_type=bt))
+            column = _CHANNEL_COLUMNS.get(ch or "unknown", "unknown")
+            setattr(cell, column, getattr(cell, column) + n)
+        case_rows += cells.values()
     gone = {BookingStatus.CANCELLED, BookingStatus.DECLINED, BookingStatus.CENTER_CANCELLED}
     now = timezone.now()
     rows = []
@@ -177,6 +183,10 @@ async def _sql(sql: str, *params) -> list[dict]:
     return await conn.execute_query_dict(sql, list(params))
 
 
+_ONLINE = "online_self + online_agent"  # ONLINE_CHANNELS
+_TOTAL = "online_self + online_agent + at_hall + unknown"
+
+
 def _period_sql(by: str, postgres: bool) -> str:
     """SQL naming a roll-up day's period, so the database sums by period and hands back a few rows."""
     if by == "month":
@@ -201,19 +211,16 @@ async def get(*, catalog: Catalog, start: date, end: date, hall: str | None, by:
     postgres = connections.get("default").capabilities.dialect == "postgres"
     period, month = _period_sql(by, postgres), _period_sql("month", postgres)
     hall_sql, params = ("AND hall_code = $3", (start, end, hall)) if hall else ("", (start, end))
-    online = ", ".join(f"'{c}'" for c in ONLINE_CHANNELS)
     days = await _sql(
         f"SELECT {period} AS period, hall_code, SUM(bookings) AS bookings, SUM(check_ins) AS check_ins, "
         f"SUM(no_shows) AS no_shows, SUM(walk_ins) AS walk_ins, SUM(wait_seconds) AS wait_seconds, "
         f"SUM(waits) AS waits FROM figure_day WHERE day >= $1 AND day <= $2 {hall_sql} GROUP BY 1, 2", *params)
     case_days = await _sql(
-        f"SELECT {period} AS period, hall_code, SUM(cases) AS total, "
-        f"SUM(CASE WHEN channel IN ({online}) THEN cases ELSE 0 END) AS online "
+        f"SELECT {period} AS period, hall_code, SUM({_TOTAL}) AS total, SUM({_ONLINE}) AS online "
         f"FROM case_figure_day WHERE day >= $1 AND day <= $2 {hall_sql} GROUP BY 1, 2", *params)
     per_type = await _sql(
-        f"SELECT {month} AS month, business_type, SUM(cases) AS total, "
-        f"SUM(CASE WHEN channel IN ({online}) THEN cases ELSE 0 END) AS online, "
-        f"SUM(CASE WHEN channel = 'unknown' THEN cases ELSE 0 END) AS unknown "
+        f"SELECT {month} AS month, business_type, SUM({_TOTAL}) AS total, SUM({_ONLINE}) AS online, "
+        f"SUM(unknown) AS unknown "
         f"FROM case_figure_day WHERE day >= $1 AND day <= $2 {hall_sql} GROUP BY 1, 2", *params)
     acc: dict[tuple[str, str], _Acc] = {}
     total = _Acc()
