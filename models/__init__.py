@@ -12,8 +12,7 @@ from models.cases import (
     CaseSubscription,
     IngestClient,
 )
-from models.catalog import BusinessType, CalendarDay, CenterSetting, DayKind, Hall
-from models.catalog import Bank, HallScopePause
+from models.catalog import Bank, BusinessType, CalendarDay, CenterSetting, DayKind, Hall, HallScopePause
 from models.figures import CaseFigureDay, FigureDay
 from models.identity import Citizen
 from models.notices import (
