@@ -95,6 +95,13 @@ async def sweep_no_shows(ctx: dict) -> int:
     return await service.sweep_no_shows(catalog=catalog, now=now)
 
 
+@periodic("booking.idempotency.expire", every_seconds=600)
+async def expire_idempotency_keys(ctx: dict) -> int:
+    """Forget idempotency keys older than booking_rules.idempotency_ttl_seconds (a key repeats only that long)."""
+    catalog = await _catalog(ctx)
+    return await service.expire_idempotency_keys(ttl_seconds=catalog.rules.idempotency_ttl_seconds)
+
+
 @periodic("booking.slots.release_due", every_seconds=60)
 async def release_due(ctx: dict) -> int:
     """Release every cancelled place whose delay passed (backs up the per-booking job)."""

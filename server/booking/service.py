@@ -853,6 +853,16 @@ async def sweep_no_shows(*, catalog: Catalog, now: datetime) -> int:
     return len(rows)
 
 
+async def expire_idempotency_keys(*, ttl_seconds: int) -> int:
+    """Drop the idempotency key of bookings made more than ttl_seconds ago: the key may then be used again.
+
+    Against the database's own clock (created_at is written by it), not the booking clock.
+    """
+    cutoff = timezone.now() - timedelta(seconds=ttl_seconds)
+    return await Booking.filter(idem_key__not_isnull=True, created_at__lt=cutoff).update(
+        idem_owner=None, idem_key=None, idem_hash=None)
+
+
 async def due_reminders(*, catalog: Catalog, now: datetime) -> list[int]:
     """Return ids of tomorrow's confirmed, subscribed bookings not yet reminded (after reminder time)."""
     if now.time() < catalog.rules.reminder_time:

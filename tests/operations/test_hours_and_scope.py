@@ -118,3 +118,23 @@ async def test_business_paused_at_one_hall(client, live, clock):
     assert res.status_code == 404 and error_code(res) == "BUSINESS_TYPE_NOT_FOUND"
     res = await client.put("/api/staff/halls/east/scope/seizure", headers=admin, json={})
     assert res.status_code == 422
+
+
+async def test_idempotency_keys_expire_after_the_ttl_in_the_rules(client, live, clock):
+    from datetime import timedelta
+
+    from tortoise import timezone
+
+    from server.booking import scheduled
+
+    headers, _ = await citizen(client)
+    first = await book(client, headers, date="2026-11-24", idempotency_key="k-1")
+    assert first.status_code == 201
+    reused = await book(client, headers, date="2026-11-25", idempotency_key="k-1")
+    assert reused.status_code == 409 and error_code(reused) == "IDEMPOTENCY_KEY_REUSED"
+    assert await scheduled.expire_idempotency_keys(live.ctx.job_ctx) == 0  # within the 86,400 s of the rules
+    # The booking was made more than a day ago (its row is aged by hand): the key is forgotten.
+    await Booking.filter(id=first.json()["id"]).update(created_at=timezone.now() - timedelta(seconds=86_401))
+    assert await scheduled.expire_idempotency_keys(live.ctx.job_ctx) == 1
+    again = await book(client, headers, date="2026-11-25", idempotency_key="k-1")
+    assert again.status_code == 201 and again.json()["id"] != first.json()["id"]
