@@ -76,6 +76,7 @@ async def seed(settings, *, cases: int = 300, days: int = 21) -> str:
         for hall in halls:
             slots = catalog.slot_starts(hall, day)
             for start in slots:
+                rng = random.Random(f"{day}-{hall}-{start}")  # the same slot gets the same sample every run
                 for k in range(rng.randint(0, 4)):
                     code = f"D{day:%m%d}{hall[:2].upper()}{start:%H%M}{k}"[:16]
                     if await Booking.exists(code=code):
@@ -97,7 +98,7 @@ async def seed(settings, *, cases: int = 300, days: int = 21) -> str:
                         cancelled_at=begin - timedelta(days=1) if status == "cancelled" else None,
                         no_show_at=end if status == "no_show" else None)
                     made_bookings += 1
-            if slots and not await WalkIn.exists(hall_code=hall, date=day):
+            if slots and not await WalkIn.filter(hall_code=hall, date=day, queue_no__gte=900).exists():
                 for q in range(rng.randint(1, 6)):
                     await WalkIn.create(hall_code=hall, date=day, business_type="seizure", channel_code="seizure",
                                         queue_no=900 + q, staff_id=0)
