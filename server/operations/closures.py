@@ -117,9 +117,7 @@ async def close(app, *, closure: ClosureSpec, staff_id: int, now: datetime) -> d
     sessions = None if closure.sessions is None else [[a.strftime("%H:%M"), b.strftime("%H:%M")]
                                                        for a, b in closure.sessions]
     for day in closure.days():
-        entry, _ = await CalendarDay.get_or_create(date=day, kind=DayKind.CLOSURE, name=closure.reason[:128],
-                                                   defaults={"halls": list(closure.halls), "sessions": sessions})
-        entries.append(entry)
+        entries.append(await _entry(day, closure.reason, list(closure.halls), sessions))
     await catalog_service.changed(app)  # no new booking lands in the closed slots from here on
     by_day = {e.date: e.id for e in entries}
     cancelled: list[int] = []
@@ -128,6 +126,20 @@ async def close(app, *, closure: ClosureSpec, staff_id: int, now: datetime) -> d
                                              closure_id=by_day.get(b.date), now=now)
     await notify(app.ctx.jobs, cancelled)
     return {"calendar_ids": [e.id for e in entries], "cancelled": len(cancelled), "booking_ids": cancelled}
+
+
+async def _entry(day: date, reason: str, halls: list[str], sessions: list | None) -> CalendarDay:
+    """The calendar entry of a closure: the same one when repeated, a numbered one when the same reason
+    closes other halls or sessions that day (entries are unique by date, kind and name)."""
+    for n in range(1, 50):
+        name = reason[:120] if n == 1 else f"{reason[:120]}（{n}）"
+        entry = await CalendarDay.get_or_none(date=day, kind=DayKind.CLOSURE, name=name)
+        if entry is None:
+            return await CalendarDay.create(date=day, kind=DayKind.CLOSURE, name=name, halls=halls,
+                                            sessions=sessions)
+        if sorted(entry.halls or []) == sorted(halls) and entry.sessions == sessions:
+            return entry
+    raise Unprocessable("同一天同一原因的闭厅记录过多，请换一个原因说明", code="CLOSURE_CONFLICT")
 
 
 async def notify(jobs, booking_ids: list[int]) -> None:

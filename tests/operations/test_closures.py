@@ -193,3 +193,16 @@ async def test_closure_from_the_data_files_is_applied_ahead_and_the_citizen_told
     res = await book(client, headers, date="2026-11-25", start="10:00", hall="east")
     assert res.status_code == 422 and error_code(res) == "HALL_CLOSED"
     assert (await Booking.filter(status__in=("pending", "confirmed")).count()) == 0
+
+
+async def test_the_same_reason_closing_two_halls_closes_both(client, live, clock):
+    admin = await staff_headers(client)
+    for hall in ("east", "west"):
+        res = await _close(client, admin, halls=[hall])
+        assert res.status_code == 201, res.text
+    assert (await _close(client, admin, halls=["west"])).status_code == 201  # repeated: the same entry
+    for hall in ("east", "west"):
+        slots = (await client.get(f"/api/halls/{hall}/slots?date=2026-11-25")).json()["slots"]
+        assert slots == [], hall
+    days = (await client.get("/api/staff/calendar?from=2026-11-25&to=2026-11-25", headers=admin)).json()["items"]
+    assert sorted(d["name"] for d in days) == ["设备检修临时闭厅", "设备检修临时闭厅（2）"]
