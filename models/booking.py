@@ -103,7 +103,6 @@ class Booking(TimestampedModel):
     class Meta:
         table = "booking"
         unique_together = (("id_hash", "date", "day_seq"), ("idem_owner", "idem_key"))
-        indexes = (("date", "hall_code"),)
 
 
 class QueueCounter(Model):

@@ -93,10 +93,6 @@ class Migration(migrations.Migration):
             name='closure_id',
             field=fields.IntField(null=True),
         ),
-        ops.AddIndex(
-            model_name='Booking',
-            index=Index(fields=['date', 'hall_code']),
-        ),
         ops.AddField(
             model_name='BusinessType',
             name='online_schedule',

@@ -80,8 +80,11 @@ async def roll_days(catalog: Catalog, days: list[date]) -> None:
     first, last = min(days), max(days)
     wanted = set(days)
     counts: dict[tuple[date, str], dict[str, int]] = {(d, h): {} for d in days for h in catalog.halls}
+    # By slot_at (already indexed, and equivalent to the slot's date): no extra index on the booking hot path.
+    since, _ = _day_bounds(catalog, first)
+    _, until = _day_bounds(catalog, last)
     for day, hall_code, status, n in await (
-            Booking.filter(date__gte=first, date__lte=last).annotate(n=Count("id"))
+            Booking.filter(slot_at__gte=since, slot_at__lt=until).annotate(n=Count("id"))
             .group_by("date", "hall_code", "status").values_list("date", "hall_code", "status", "n")):
         day = _as_date(day)
         if day in wanted:
@@ -93,7 +96,7 @@ async def roll_days(catalog: Catalog, days: list[date]) -> None:
         counts.setdefault((_as_date(day), hall_code), {})
     waits: dict[tuple[date, str], tuple[int, int]] = {}
     if "called_at" in Booking._meta.fields_map:
-        checked = await Booking.filter(date__gte=first, date__lte=last, status=BookingStatus.CHECKED_IN)
+        checked = await Booking.filter(slot_at__gte=since, slot_at__lt=until, status=BookingStatus.CHECKED_IN)
         for key in {(b.date, b.hall_code) for b in checked}:
             waits[key] = wait_seconds([b for b in checked if (b.date, b.hall_code) == key])
     case_rows = []
