@@ -147,6 +147,10 @@ async def start_app(settings: Settings, *, seed: bool = True) -> tuple[LiveApp, 
         from tests.factories import seed_sample_data
 
         await seed_sample_data(settings)
+        # A worker task may have read the catalog while the tables were being emptied: start from the seed.
+        from server.catalog import service as catalog_service
+
+        await catalog_service.changed(app)
     url = f"http://127.0.0.1:{port}"
     client = httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_connections=500))
     return LiveApp(app, url, client), server

@@ -96,7 +96,9 @@ async def test_holiday_added_late_cancels_and_sweep_never_counts_a_closed_slot(c
 
 async def test_sweep_cancels_for_the_center_a_slot_closed_without_cancelling_its_bookings(client, live, clock):
     headers, _ = await citizen(client)
-    booked = (await book(client, headers, date="2026-11-24", start="09:00")).json()
+    res = await book(client, headers, date="2026-11-24", start="09:00")
+    assert res.status_code == 201, res.text
+    booked = res.json()
     # A closure written straight into the calendar (as `dengji db seed` of calendar.yaml does).
     from models import CalendarDay, DayKind
     await CalendarDay.create(date=date(2026, 11, 24), kind=DayKind.CLOSURE, name="停电", halls=["center"],
