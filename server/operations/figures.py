@@ -130,11 +130,6 @@ async def roll_days(catalog: Catalog, days: list[date]) -> None:
             await CaseFigureDay.bulk_create(case_rows, using_db=conn)
 
 
-async def roll_day(catalog: Catalog, day: date) -> None:
-    """Recompute one day's roll-up rows."""
-    await roll_days(catalog, [day])
-
-
 def _as_date(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
