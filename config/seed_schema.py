@@ -145,6 +145,8 @@ class CenterSeed(_Model):
     mini_program: str = Field(min_length=1)
     booking_channels: list[str] = Field(default_factory=list)
     timezone: str = "Asia/Shanghai"
+    # 网办率目标（0–1）：管理数据中的网办率与之比较
+    online_rate_target: float = Field(default=0.9, ge=0, le=1)
 
     @field_validator("timezone")
     @classmethod
@@ -200,9 +202,18 @@ def _check_sessions(sessions: list[Session]) -> list[Session]:
     return sessions
 
 
+class ExtendedSession(Session):
+    """Extended hours on working days: late = 延时服务, early = 超前服务, optionally between two dates."""
+
+    kind: Literal["late", "early"]
+    start_date: dt.date | None = Field(default=None, alias="from")
+    until: dt.date | None = None
+
+
 class HallSessions(_Model):
     weekday: list[Session] = Field(min_length=1)
     saturday: list[Session] = Field(default_factory=list)
+    extended: list[ExtendedSession] = Field(default_factory=list)
 
     _ordered = field_validator("weekday", "saturday")(_check_sessions)
 
@@ -304,6 +315,23 @@ class FeeSeed(_Model):
         return self
 
 
+class OnlineStep(_Model):
+    """One step of a business type's online rollout (e.g. 二手房转移登记 online from 6 月 1 日)."""
+
+    start_date: dt.date = Field(alias="from")
+    handling: HandlingMode
+    booking: BookingMode
+    online_hint: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OnlineStep:
+        if (self.handling is HandlingMode.online) != (self.booking is BookingMode.none_online):
+            raise ValueError("online_schedule：全程网办（online）须配 booking: none_online，反之亦然")
+        if self.handling is not HandlingMode.hall_only and not self.online_hint:
+            raise ValueError("online_schedule：能网上办理的阶段须填写 online_hint")
+        return self
+
+
 class BusinessTypeSeed(_Model):
     code: str
     name: str = Field(min_length=1)
@@ -320,6 +348,8 @@ class BusinessTypeSeed(_Model):
     notes: list[str] = Field(default_factory=list)
     online_hint: str | None = None
     aliases: list[str] = Field(default_factory=list)
+    # Phased online rollout: from each date on, the entry's handling/booking/online_hint replace the above.
+    online_schedule: list[OnlineStep] = Field(default_factory=list)
 
     _code = field_validator("code")(_check_code)
 

@@ -12,7 +12,8 @@ from models.cases import (
     CaseSubscription,
     IngestClient,
 )
-from models.catalog import BusinessType, CalendarDay, CenterSetting, DayKind, Hall
+from models.catalog import Bank, BusinessType, CalendarDay, CenterSetting, DayKind, Hall, HallScopePause
+from models.figures import CaseFigureDay, FigureDay
 from models.identity import Citizen
 from models.notices import (
     DeliveryStatus,
@@ -42,4 +43,5 @@ __all__ = [
     "QueueTicket", "TicketStatus",
     "StaffRole", "StaffUser",
     "WeChatFollower",
+    "Bank", "HallScopePause", "CaseFigureDay", "FigureDay",
 ]

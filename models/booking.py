@@ -16,6 +16,8 @@ class BookingStatus(StrEnum):
     DECLINED = "declined"
     NO_SHOW = "no_show"
     EXPIRED = "expired"  # still pending when the slot ended: not the citizen's fault, not a no-show
+    # The center closed the hall, day or session (临时闭厅): never a no-show, never counted against limits.
+    CENTER_CANCELLED = "center_cancelled"
 
 
 class BookingChannel(StrEnum):
@@ -93,6 +95,10 @@ class Booking(TimestampedModel):
     reminded_at = fields.DatetimeField(null=True)
     review_notified_at = fields.DatetimeField(null=True)
     no_show_at = fields.DatetimeField(null=True)
+    # Set when the center cancels the booking (closure): why, which closure, and when the citizen was told.
+    cancel_reason = fields.CharField(max_length=255, null=True)
+    closure_id = fields.IntField(null=True)
+    center_notified_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "booking"

@@ -24,13 +24,21 @@ class Case(TimestampedModel):
     delivery_at = fields.DatetimeField(null=True)
     # Set by the overdue sweep so staff lists can show when a case was first seen overdue.
     overdue_flagged_at = fields.DatetimeField(null=True)
+    # How it was filed: online_self | online_agent (agency/bank/developer for the citizen) | hall | unknown.
+    channel = fields.CharField(max_length=16, default="unknown", db_default="unknown")
+    # The promised date's clock stops while the case waits for the citizen's correction (补正):
+    # correction_since marks the stop, promised_date moves on by the working days it lasted.
+    correction_since = fields.DatetimeField(null=True)
+    # Electronic certificate (电子证照) from the business system when the case reaches 发证.
+    e_cert_no = fields.CharField(max_length=64, null=True)
+    e_cert_url = fields.CharField(max_length=512, null=True)
 
     class Meta:
         table = "cases"
         # The last one answers the staff console's overdue counts (stage IN …, promised_date < today, grouped by
         # hall and business type) from the index alone.
         indexes = (("hall", "business_type", "promised_date"), ("promised_date",),
-                   ("stage", "promised_date", "hall", "business_type", "id"))
+                   ("stage", "promised_date", "hall", "business_type", "id"), ("accepted_at",))
 
 
 class CaseApplicant(Model):
@@ -120,6 +128,9 @@ class CaseNotification(TimestampedModel):
     citizen = fields.ForeignKeyField("models.Citizen", related_name="case_notifications", on_delete=fields.CASCADE)
     status = fields.CharField(max_length=16, default="pending")  # pending | sending | sent | failed
     claimed_at = fields.DatetimeField(null=True)
+    # Written just before the WeChat call: a row stuck in "sending" without it never left, so the sweep
+    # may send it; with it the outcome is unknown and a subscribe message (no client_msg_id) is not repeated.
+    attempted_at = fields.DatetimeField(null=True)
     sent_at = fields.DatetimeField(null=True)
     tries = fields.IntField(default=0)
     error = fields.CharField(max_length=64, null=True)

@@ -17,7 +17,9 @@ class Hall(TimestampedModel):
     hotline_quota = fields.IntField(default=0)
     saturday_duty = fields.BooleanField(default=False)
     saturday_booking_only = fields.BooleanField(default=False)
-    # {"weekday": [["09:00", "12:00"], ...], "saturday": [...]}
+    # {"weekday": [["09:00", "12:00"], ...], "saturday": [...],
+    #  "extended": [{"kind": "late"|"early", "start", "end", "from": "YYYY-MM-DD"|None, "until": ...}]}
+    # (extended = 延时服务 / 超前服务 on working days, bookable like any other period)
     sessions = fields.JSONField()
     review_mode = fields.BooleanField(default=False)
     cancel_release_delay_minutes = fields.IntField(default=0)
@@ -44,6 +46,9 @@ class BusinessType(TimestampedModel):
     notes = fields.JSONField(default=list)
     online_hint = fields.CharField(max_length=255, null=True)
     aliases = fields.JSONField(default=list)
+    # Phased online rollout: [{"from": "YYYY-MM-DD", "handling", "booking", "online_hint"}], each entry
+    # replacing the fields above from its date on (server.catalog.service.Catalog.mode_on).
+    online_schedule = fields.JSONField(default=list, db_default="[]")
     active = fields.BooleanField(default=True)
 
     class Meta:
@@ -80,3 +85,31 @@ class CenterSetting(TimestampedModel):
 
     class Meta:
         table = "center_setting"
+
+
+class HallScopePause(TimestampedModel):
+    """A business type paused at one hall (e.g. 非公证继承 only at the center hall), with the reason shown."""
+
+    id = fields.IntField(primary_key=True)
+    hall_code = fields.CharField(max_length=32)
+    business_type = fields.CharField(max_length=64)
+    reason = fields.CharField(max_length=255)
+    staff_id = fields.IntField(null=True)
+
+    class Meta:
+        table = "hall_scope_pause"
+        unique_together = (("hall_code", "business_type"),)
+
+
+class Bank(TimestampedModel):
+    """A networked bank (联网银行): its service points and whether mortgages are registered fully online."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    branches = fields.JSONField(default=list)  # [{"name", "address"}]
+    online_mortgage = fields.BooleanField(default=False)
+    online_mortgage_since = fields.DateField(null=True)
+    active = fields.BooleanField(default=True)
+
+    class Meta:
+        table = "bank"

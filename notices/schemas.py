@@ -101,6 +101,7 @@ class Target(Strict):
     business_lines: list[Label] = Field(default_factory=list, max_length=50)
     tags: list[Label] = Field(default_factory=list, max_length=50)
     org_ids: list[int] = Field(default_factory=list, max_length=1000)
+    online_mortgage_banks: bool = False  # banks with fully online mortgage registration (bank data)
     halls: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=32)]] = Field(
         default_factory=list, max_length=50)
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from models import Organization
+from models import Organization, OrgType
 
-DIMENSIONS = ("types", "districts", "business_lines", "tags", "org_ids")
+DIMENSIONS = ("types", "districts", "business_lines", "tags", "org_ids", "online_mortgage_banks")
 
 
 async def matching_org_ids(target: dict) -> list[int]:
@@ -19,6 +19,12 @@ async def matching_org_ids(target: dict) -> list[int]:
             query = query.filter(district__in=target["districts"])
         if target.get("org_ids"):
             query = query.filter(id__in=target["org_ids"])
+        if target.get("online_mortgage_banks"):
+            # "Banks with online mortgage": bank organisations named in the bank data (config/data/banks.yaml)
+            # as having fully online mortgage registration.
+            from server.operations.banks import online_mortgage_names
+
+            query = query.filter(type=OrgType.BANK, name__in=await online_mortgage_names())
     orgs = await query.order_by("id").values("id", "business_lines", "tags")
     if target.get("all"):
         return [o["id"] for o in orgs]

@@ -35,6 +35,7 @@ BLUEPRINT_MODULES = (
     "notices.views",
     "server.h5.views",
     "server.console.views",
+    "server.operations.views",
 )
 
 # Per-domain start-up hooks: `async def setup(app)` run once per worker after core resources.

@@ -10,9 +10,10 @@ import secrets
 import sys
 
 # Domains add their own sub-commands through `register(subparsers)` in these modules.
-CLI_MODULES = ("bot.cli", "server.progress.cli", "server.wechat.cli", "notices.cli", "server.identity.cli")
+CLI_MODULES = ("bot.cli", "server.progress.cli", "server.wechat.cli", "notices.cli", "server.identity.cli",
+               "server.operations.cli")
 # Modules with `async def seed(settings) -> str` loaded by `dengji db seed`, in order.
-SEED_MODULES = ("server.catalog.seed",)
+SEED_MODULES = ("server.catalog.seed", "server.operations.seed")
 
 
 def _settings():
@@ -100,11 +101,21 @@ def cmd_db_init(args: argparse.Namespace) -> None:
 
 def cmd_db_seed(args: argparse.Namespace) -> None:
     settings = _settings()
+    if args.demo and settings.env == "production":
+        sys.exit("--demo 仅用于开发环境：生产环境不能导入示例办件和预约")
 
     async def run():
         for name in SEED_MODULES:
             print(await importlib.import_module(name).seed(settings))
         print(await _ensure_admin())
+        if args.demo:
+            from server.operations import demo
+
+            print(await demo.seed(settings))
+        # Running services reload the catalog within a second: a file change needs no restart.
+        from server.catalog.service import bump_version
+
+        await bump_version(settings)
 
     asyncio.run(_with_db(settings, run))
 
@@ -169,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="数据库").add_subparsers(dest="db_command", required=True)
     db.add_parser("init", help="创建或升级数据库结构").set_defaults(func=cmd_db_init)
-    db.add_parser("seed", help="导入大厅、业务事项、日历等样例数据").set_defaults(func=cmd_db_seed)
+    seed = db.add_parser("seed", help="导入 config/data 中的大厅、业务事项、日历、联网银行等数据（修改数据文件后运行）")
+    seed.add_argument("--demo", action="store_true", help="另外导入几百个示例办件和几周的预约、签到（仅开发环境）")
+    seed.set_defaults(func=cmd_db_seed)
     mk = db.add_parser("makemigrations", help="根据模型变化生成迁移（开发用）")
     mk.add_argument("--name")
     mk.set_defaults(func=cmd_makemigrations)

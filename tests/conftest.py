@@ -147,6 +147,10 @@ async def start_app(settings: Settings, *, seed: bool = True) -> tuple[LiveApp, 
         from tests.factories import seed_sample_data
 
         await seed_sample_data(settings)
+        # A worker task may have read the catalog while the tables were being emptied: start from the seed.
+        from server.catalog import service as catalog_service
+
+        await catalog_service.changed(app)
     # Start-up tasks (the booking window's counter-id loader) may have read the catalog or counter ids while the
     # tables were being reset and seeded; seeding does not announce a change, so forget what they read.
     app.ctx.__dict__.pop("_catalog", None)

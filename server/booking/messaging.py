@@ -49,6 +49,8 @@ def _values(catalog: Catalog, booking: Booking) -> dict:
         "id": booking.id, "code": booking.code, "hall": hall.name if hall else booking.hall_code,
         "business": bt.short_name if bt else booking.business_type,
         "time": f"{booking.date:%Y年%m月%d日} {booking.start}",
+        "hall_code": booking.hall_code, "business_type": booking.business_type,
+        "date": booking.date.isoformat(), "cancel_reason": booking.cancel_reason or "中心临时调整服务安排",
         "result": "已确认" if booking.status == BookingStatus.CONFIRMED else "未通过",
         "reason": booking.review_reason or ("请按时到厅办理" if booking.status == BookingStatus.CONFIRMED
                                             else "请改约其他时段"),

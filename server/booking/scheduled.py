@@ -41,18 +41,32 @@ async def release_slot(ctx: dict, *, booking_id: int) -> None:
 @job("booking.review.notify", max_tries=5)
 async def notify_review(ctx: dict, *, booking_id: int) -> None:
     """Tell a subscribed citizen that the center confirmed or declined their booking, once."""
-    catalog, now = await _now(ctx)
     booking = await Booking.get_or_none(id=booking_id).prefetch_related("citizen")
     if booking is None or not booking.subscribe or booking.citizen is None:
         return
-    if not await service.claim(booking_id=booking_id, field="review_notified_at", now=now):
+    await _send_once(ctx, booking=booking, field="review_notified_at", kind="booking_review")
+
+
+async def _send_once(ctx: dict, *, booking: Booking, field: str, kind: str) -> None:
+    """Send one booking message at most once: claimed by its timestamp field, the claim freed for a retry."""
+    catalog, now = await _now(ctx)
+    if not await service.claim(booking_id=booking.id, field=field, now=now):
         return
     try:
-        await messaging.send(ctx, catalog=catalog, booking=booking, kind="booking_review",
+        await messaging.send(ctx, catalog=catalog, booking=booking, kind=kind,
                              openid=await messaging.recipient(booking))
     except (WeChatClientException, OSError) as exc:
-        await service.unclaim(booking_id=booking_id, field="review_notified_at")
+        await service.unclaim(booking_id=booking.id, field=field)
         raise Retry(defer=30 * ctx.get("job_try", 1)) from exc
+
+
+@job("booking.center_cancel.notify", max_tries=5)
+async def notify_center_cancel(ctx: dict, *, booking_id: int) -> None:
+    """Tell a citizen that the center cancelled their booking (closure), with the reason and a rebook link, once."""
+    booking = await Booking.get_or_none(id=booking_id).prefetch_related("citizen")
+    if booking is None or booking.citizen is None or booking.status != "center_cancelled":
+        return
+    await _send_once(ctx, booking=booking, field="center_notified_at", kind="booking_center_cancelled")
 
 
 @periodic("booking.reminders.send", every_seconds=60)
@@ -80,6 +94,13 @@ async def sweep_no_shows(ctx: dict) -> int:
     """Mark no-shows after each slot ends and apply the suspension rule."""
     catalog, now = await _now(ctx)
     return await service.sweep_no_shows(catalog=catalog, now=now)
+
+
+@periodic("booking.idempotency.expire", every_seconds=600)
+async def expire_idempotency_keys(ctx: dict) -> int:
+    """Forget idempotency keys older than booking_rules.idempotency_ttl_seconds (a key repeats only that long)."""
+    catalog = await _catalog(ctx)
+    return await service.expire_idempotency_keys(ttl_seconds=catalog.rules.idempotency_ttl_seconds)
 
 
 @periodic("booking.slots.release_due", every_seconds=60)

@@ -30,6 +30,7 @@ from models import (
     BookingStatus,
     BusinessType,
     Citizen,
+    DayKind,
     QueueCounter,
     SlotCounter,
     WalkIn,
@@ -54,6 +55,7 @@ STATUS_TEXT = {
     BookingStatus.DECLINED: "未通过确认",
     BookingStatus.NO_SHOW: "爽约",
     BookingStatus.EXPIRED: "已过期",
+    BookingStatus.CENTER_CANCELLED: "中心已取消",
 }
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud at the counter
 
@@ -127,16 +129,28 @@ async def applicant_from_caller(*, cipher: PiiCipher, name: str, id_number: str,
 # --------------------------------------------------------------------------- rule checks
 
 
-def check_business_type(catalog: Catalog, code: str) -> BusinessType:
-    """Refuse business that needs no booking (walk-in) or is done fully online."""
+def check_business_type(catalog: Catalog, code: str, day: date | None = None) -> BusinessType:
+    """Refuse business that needs no booking (walk-in) or is done fully online on that day (phased rollout)."""
     bt = catalog.business_type(code)
-    if bt.booking == "walk_in":
+    mode = catalog.mode_on(bt, day) if day else catalog.mode_on(bt, date.min)
+    if mode.booking == "walk_in":
         raise Unprocessable(f"{bt.name}免预约，可直接到大厅办理", code="BOOKING_NOT_NEEDED")
-    if bt.booking == "none_online":
-        hint = bt.online_hint or "可网上办理，无需到厅"
+    if mode.booking == "none_online":
+        hint = mode.online_hint or "可网上办理，无需到厅"
         raise Unprocessable(f"{bt.name}为全程网办事项，无需预约到厅：{hint}", code="ONLINE_ONLY",
                             details={"online_hint": hint})
     return bt
+
+
+def check_scope(catalog: Catalog, hall: HallInfo, bt: BusinessType) -> None:
+    """Refuse a business type the hall has paused (per-hall business scope), naming the reason."""
+    reason = catalog.pause_reason(hall.code, bt.code)
+    if reason is not None:
+        elsewhere = [h.name for h in catalog.halls.values()
+                     if h.active and h.code != hall.code and catalog.pause_reason(h.code, bt.code) is None]
+        hint = f"，可到{'、'.join(elsewhere)}办理" if elsewhere else ""
+        raise Unprocessable(f"{hall.name}暂停办理{bt.name}（{reason}）{hint}", code="BUSINESS_PAUSED",
+                            details={"reason": reason, "halls": elsewhere})
 
 
 def check_slot(catalog: Catalog, now: datetime, hall: HallInfo, day: date, start: time) -> tuple[datetime, datetime]:
@@ -204,6 +218,11 @@ def _active_limit(catalog: Catalog) -> AppError:
                     code="ACTIVE_LIMIT")
 
 
+# Limits count only what the citizen holds: the active limit counts pending/confirmed bookings, the daily limit
+# the day places (day_seq) still held. A booking the center cancels (closure, server/operations/closures.py)
+# leaves both at once — status center_cancelled, day_seq NULL — so it never counts; the sweep cancels for the
+# center any booking whose slot a calendar change closed. The PostgreSQL statement (_PG_BOOK, CTE "mine")
+# counts exactly the same rows.
 async def _claim_day_seq(conn, catalog: Catalog, now: datetime, id_hash: str, day: date) -> int:
     rows = await (Booking.filter(id_hash=id_hash)
                   .filter(Q(status__in=ACTIVE, slot_end_at__gt=now) | Q(date=day, day_seq__not_isnull=True))
@@ -285,8 +304,9 @@ class _Prepared:
 async def _prepare(*, ctx, cipher: PiiCipher, catalog: Catalog, now: datetime, choice: SlotChoice,
                    channel: BookingChannel) -> _Prepared:
     """Check the request against the catalog (no database reads but the slot's counter id, cached)."""
-    bt = check_business_type(catalog, choice.business_type)
+    bt = check_business_type(catalog, choice.business_type, choice.day)
     hall = availability.resolve_hall(catalog, choice.hall_ref)
+    check_scope(catalog, hall, bt)
     start_time = availability.parse_start(choice.start)
     begin, end = check_slot(catalog, now, hall, choice.day, start_time)
     agent_enc = None
@@ -338,7 +358,8 @@ async def _replay(owner: str, key: str, digest: str) -> Booking | None:
 # across a round trip to this process: with 200 clients racing for one slot, that wait is what queues them).
 # Its CTEs, in order:
 #   who     the real name booked for: the citizen's binding (mini-program) or the caller's (hotline);
-#   hv/mine the person's holder row (version, suspension) and the bookings the daily and active limits count;
+#   hv/mine the person's holder row (version, suspension) and the bookings the daily and active limits count
+#           (a booking the center cancelled holds neither: same rows as the portable path's _claim_day_seq);
 #   prior   an earlier booking with the same idempotency key;
 #   verdict everything the rules decide on, returned to Python, which names the rule a refusal breaks;
 #   go      one row only when every rule holds;
@@ -788,6 +809,7 @@ async def walk_in(*, catalog: Catalog, now: datetime, hall: HallInfo, business_t
                   channel_code: str | None, staff_id: int) -> WalkIn:
     """Give a green-channel visitor a queue number without a booking, and count it."""
     bt = catalog.business_type(business_type)
+    check_scope(catalog, hall, bt)
     if channel_code:
         channel = _walk_in_channel(catalog, channel_code)
         allowed = channel.get("business_type_codes") or []
@@ -798,6 +820,9 @@ async def walk_in(*, catalog: Catalog, now: datetime, hall: HallInfo, business_t
     today = now.date()
     if not catalog.sessions_for(hall.code, today):
         raise Unprocessable(f"{hall.name}今天不对外服务", code="HALL_CLOSED")
+    if catalog.is_booking_only(hall.code, today):
+        raise Unprocessable(f"{hall.name}周六值班只办理预约业务，请预约后办理或于工作日到厅",
+                            code="SATURDAY_BOOKING_ONLY")
     await _ensure_queue(hall.code, today)
     async with in_transaction() as conn:
         queue_no = await _next_queue_no(hall.code, today, conn)
@@ -818,7 +843,8 @@ async def figures(*, hall_code: str, day: date) -> dict:
     return {
         "hall": hall_code, "date": day.isoformat(),
         "booked": sum(by.get(s.value, 0) for s in BookingStatus
-                      if s not in (BookingStatus.CANCELLED, BookingStatus.DECLINED)),
+                      if s not in (BookingStatus.CANCELLED, BookingStatus.DECLINED, BookingStatus.CENTER_CANCELLED)),
+        "center_cancelled": by.get("center_cancelled", 0),
         "pending": by.get("pending", 0), "confirmed": by.get("confirmed", 0),
         "checked_in": by.get("checked_in", 0), "no_show": by.get("no_show", 0), "cancelled": cancelled,
         "declined": by.get("declined", 0), "expired": by.get("expired", 0), "walk_ins": walk_ins,
@@ -861,12 +887,47 @@ async def active_on(*, day: date, hall_codes: list[str] | None = None) -> dict[s
 # --------------------------------------------------------------------------- sweeps
 
 
+def _closed_by_center(catalog: Catalog, hall_code: str, day: date, start: str) -> str | None:
+    """Name the calendar entry that closed a booking's slot after it was booked (None while it is open)."""
+    hall = catalog.halls.get(hall_code)
+    if hall is None or not hall.active:
+        return "大厅暂停服务"
+    if time.fromisoformat(start) in catalog.slot_starts(hall_code, day):
+        return None
+    entries = [e for e in catalog.days.get(day, ()) if e.applies_to(hall_code)
+               and e.kind in (DayKind.CLOSURE, DayKind.HOLIDAY)]
+    return entries[0].name if entries else "该时段已停止服务"
+
+
+async def closed_ahead(*, catalog: Catalog, now: datetime) -> list[Booking]:
+    """Active bookings whose slot a calendar change closed (e.g. `dengji db seed` of calendar.yaml), not yet
+    cancelled: the caller cancels them for the center so they stop counting against the citizen's limits."""
+    rows = await Booking.filter(status__in=ACTIVE, slot_end_at__gt=now).only(
+        "id", "hall_code", "date", "start", "end", "counter_id", "citizen_id", "status")
+    return [b for b in rows if _closed_by_center(catalog, b.hall_code, b.date, b.start) is not None]
+
+
+def closed_reason(catalog: Catalog, booking: Booking) -> str:
+    return _closed_by_center(catalog, booking.hall_code, booking.date, booking.start) or "该时段已停止服务"
+
+
 async def sweep_no_shows(*, catalog: Catalog, now: datetime) -> int:
-    """Mark confirmed bookings not checked in by the slot's end as no-shows; suspend repeat offenders."""
+    """Mark confirmed bookings not checked in by the slot's end as no-shows; suspend repeat offenders.
+
+    A booking whose slot the center closed (a closure or holiday saved after it was booked and not yet
+    applied to it) is cancelled for the center instead: the citizen was never expected to come.
+    """
     await Booking.filter(status=BookingStatus.PENDING, slot_end_at__lte=now).update(status=BookingStatus.EXPIRED)
-    rows = await Booking.filter(status=BookingStatus.CONFIRMED, slot_end_at__lte=now).values_list("id", "id_hash")
+    rows = await Booking.filter(status=BookingStatus.CONFIRMED, slot_end_at__lte=now).values_list(
+        "id", "id_hash", "hall_code", "date", "start")
     offenders: set[str] = set()
-    for booking_id, digest in rows:
+    for booking_id, digest, hall_code, day, start in rows:
+        closed = _closed_by_center(catalog, hall_code, day, start)
+        if closed is not None:
+            await Booking.filter(id=booking_id, status=BookingStatus.CONFIRMED).update(
+                status=BookingStatus.CENTER_CANCELLED, cancel_reason=closed[:255], cancelled_at=now, day_seq=None,
+                release_at=now, released_at=now)
+            continue
         if await Booking.filter(id=booking_id, status=BookingStatus.CONFIRMED).update(
                 status=BookingStatus.NO_SHOW, no_show_at=now):
             offenders.add(digest)
@@ -881,6 +942,16 @@ async def sweep_no_shows(*, catalog: Catalog, now: datetime) -> int:
                                        id_hash=digest).update(suspended_until=until)
             await Citizen.filter(id_hash=digest).update(suspended_until=until)
     return len(rows)
+
+
+async def expire_idempotency_keys(*, ttl_seconds: int) -> int:
+    """Drop the idempotency key of bookings made more than ttl_seconds ago: the key may then be used again.
+
+    Against the database's own clock (created_at is written by it), not the booking clock.
+    """
+    cutoff = timezone.now() - timedelta(seconds=ttl_seconds)
+    return await Booking.filter(idem_key__not_isnull=True, created_at__lt=cutoff).update(
+        idem_owner=None, idem_key=None, idem_hash=None)
 
 
 async def due_reminders(*, catalog: Catalog, now: datetime) -> list[int]:
@@ -928,12 +999,13 @@ def read(cipher: PiiCipher, catalog: Catalog, booking: Booking, *, with_hint: bo
                               if booking.agent_credit_code_enc else None),
         "subscribe": booking.subscribe,
         "review_reason": booking.review_reason,
+        "cancel_reason": booking.cancel_reason,
         "queue_no": f"{booking.queue_no:03d}" if booking.queue_no else None,
         "checked_in_at": booking.checked_in_at.isoformat() if booking.checked_in_at else None,
         "created_at": booking.created_at.isoformat() if booking.created_at else None,
     }
     if with_hint:
-        out["online_hint"] = bt.online_hint if bt is not None else None
+        out["online_hint"] = catalog.mode_on(bt, booking.date).online_hint if bt is not None else None
     return out
 
 

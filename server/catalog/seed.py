@@ -45,7 +45,11 @@ async def seed(settings: Settings) -> str:
     await _upsert(Hall, ("code",), [dict(
         code=h.code, name=h.name, address=h.address, quota_per_slot=h.quota_per_slot,
         hotline_quota=h.hotline_quota, saturday_duty=h.saturday_duty, saturday_booking_only=h.saturday_booking_only,
-        sessions={"weekday": _periods(h.sessions.weekday), "saturday": _periods(h.sessions.saturday)},
+        sessions={"weekday": _periods(h.sessions.weekday), "saturday": _periods(h.sessions.saturday),
+                  "extended": [{"kind": e.kind, "start": e.start.strftime("%H:%M"), "end": e.end.strftime("%H:%M"),
+                                "from": e.start_date.isoformat() if e.start_date else None,
+                                "until": e.until.isoformat() if e.until else None}
+                               for e in h.sessions.extended]},
         review_mode=h.review_mode, cancel_release_delay_minutes=h.cancel_release_delay_minutes or 0,
     ) for h in data.halls])
     await _upsert(BusinessType, ("code",), [dict(
@@ -53,6 +57,8 @@ async def seed(settings: Settings) -> str:
         booking=b.booking.value, time_limit_days=b.time_limit_days, public_notice_days=b.public_notice_days,
         time_limit_text=b.time_limit_text, fee=b.fee.model_dump(mode="json"), fee_payer=b.fee_payer,
         materials=b.materials, notes=b.notes, online_hint=b.online_hint, aliases=b.aliases,
+        online_schedule=[{"from": st.start_date.isoformat(), "handling": st.handling.value,
+                          "booking": st.booking.value, "online_hint": st.online_hint} for st in b.online_schedule],
     ) for b in data.business_types])
     cal = data.calendar
     rows = [(d.date, DayKind.HOLIDAY, d.name, [], None) for d in cal.holidays]

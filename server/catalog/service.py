@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from config.seed_schema import BookingRules
-from models import BusinessType, CalendarDay, CenterSetting, DayKind, Hall
+from models import BusinessType, CalendarDay, CenterSetting, DayKind, Hall, HallScopePause
 from server.core.errors import NotFound
 from server.core.redis import UNAVAILABLE, Outbox, after_commit
 
@@ -22,6 +22,38 @@ Period = tuple[time, time]
 
 def _periods(raw: list | None) -> tuple[Period, ...]:
     return tuple((time.fromisoformat(a), time.fromisoformat(b)) for a, b in raw or [])
+
+
+@dataclass(frozen=True)
+class Extended:
+    """Extended hours (延时服务 "late" / 超前服务 "early") added to a hall's working-day sessions."""
+
+    kind: str
+    period: Period
+    first: date | None = None
+    last: date | None = None
+
+    def on(self, day: date) -> bool:
+        return (self.first is None or day >= self.first) and (self.last is None or day <= self.last)
+
+
+def _extended(raw: list | None) -> tuple[Extended, ...]:
+    return tuple(Extended(e["kind"], (time.fromisoformat(e["start"]), time.fromisoformat(e["end"])),
+                          date.fromisoformat(e["from"]) if e.get("from") else None,
+                          date.fromisoformat(e["until"]) if e.get("until") else None) for e in raw or [])
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How a business type is handled on a given day (its online rollout applied)."""
+
+    handling: str  # online | optional_online | hall_only
+    booking: str  # none_online | required | walk_in
+    online_hint: str | None
+    since: date | None = None
+
+
+HANDLING_TEXT = {"online": "全程网办", "optional_online": "可选网办", "hall_only": "仅窗口办理"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +71,7 @@ class HallInfo:
     review_mode: bool
     cancel_release_delay_minutes: int
     active: bool
+    extended: tuple[Extended, ...] = ()
 
     @property
     def online_quota(self) -> int:
@@ -64,6 +97,8 @@ class Catalog:
     settings: dict[str, object]
     days: dict[date, list[DayEntry]]
     tz: ZoneInfo
+    # (hall code, business type code) -> reason: business paused at one hall (per-hall scope).
+    paused: dict[tuple[str, str], str] = field(default_factory=dict)
     halls_by_id: dict[int, HallInfo] = field(init=False)
     # A snapshot never changes (an edit loads a new one), so slot lists are computed once per hall-day.
     _starts: dict[tuple[str, date], list[time]] = field(init=False, repr=False, default_factory=dict)
@@ -91,6 +126,28 @@ class Catalog:
         if bt is None or not bt.active:
             raise NotFound("业务事项不存在", code="BUSINESS_TYPE_NOT_FOUND")
         return bt
+
+    def mode_on(self, bt: BusinessType, day: date) -> Mode:
+        """Return how a business type is handled on a day: the last online_schedule entry in force, else its own."""
+        mode = Mode(bt.handling, bt.booking, bt.online_hint)
+        for step in sorted(bt.online_schedule or (), key=lambda e: e["from"]):
+            since = date.fromisoformat(step["from"])
+            if since <= day:
+                mode = Mode(step.get("handling", mode.handling), step.get("booking", mode.booking),
+                            step.get("online_hint", mode.online_hint), since)
+        return mode
+
+    def pause_reason(self, hall_code: str, business_type: str) -> str | None:
+        """Return why a business type is paused at a hall, or None when the hall handles it."""
+        return self.paused.get((hall_code, business_type))
+
+    def is_booking_only(self, hall_code: str, day: date) -> bool:
+        """Tell whether a hall serves bookings only that day (Saturday duty with saturday_booking_only)."""
+        hall = self.hall(hall_code)
+        if day.weekday() != 5 or not hall.saturday_booking_only:
+            return False
+        extra = any(e.applies_to(hall_code) for e in self.entries(day, DayKind.EXTRA))
+        return not extra and not self.entries(day, DayKind.WORKDAY)
 
     def entries(self, day: date, kind: DayKind) -> list[DayEntry]:
         return [e for e in self.days.get(day, ()) if e.kind == kind]
@@ -127,6 +184,9 @@ class Catalog:
             sessions = ()
         elif self.entries(day, DayKind.WORKDAY) or day.weekday() < 5:
             sessions = hall.weekday
+            extended = tuple(e.period for e in hall.extended if e.on(day))
+            if extended:
+                sessions = tuple(sorted(sessions + extended))
         elif day.weekday() == 5:
             sessions = hall.saturday
         else:
@@ -169,6 +229,7 @@ async def load() -> Catalog:
             saturday_booking_only=h.saturday_booking_only, weekday=_periods(h.sessions.get("weekday")),
             saturday=_periods(h.sessions.get("saturday")), review_mode=h.review_mode,
             cancel_release_delay_minutes=h.cancel_release_delay_minutes, active=h.active,
+            extended=_extended(h.sessions.get("extended")),
         )
         for h in await Hall.all()
     }
@@ -179,8 +240,9 @@ async def load() -> Catalog:
             DayEntry(d.kind, d.name, frozenset(d.halls or ()), _periods(d.sessions) if d.sessions else None))
     rules = BookingRules.model_validate(settings.get("booking_rules") or {})
     tz = ZoneInfo(str((settings.get("center") or {}).get("timezone", "Asia/Shanghai")))
+    paused = {(p.hall_code, p.business_type): p.reason for p in await HallScopePause.all()}
     return Catalog(halls=halls, business_types={b.code: b for b in await BusinessType.all()}, rules=rules,
-                   settings=settings, days=days, tz=tz)
+                   settings=settings, days=days, tz=tz, paused=paused)
 
 
 _CHECK_EVERY = 1.0
@@ -225,6 +287,19 @@ async def changed(app) -> None:
     await after_commit(outbox, "catalog version", lambda: app.ctx.redis.incr(app.ctx.keys("catalog", "version")))
 
 
+async def bump_version(settings) -> None:
+    """Move the catalog version from outside the service (`dengji db seed`) so running workers reload."""
+    from server.core.redis import Keys, create_redis
+
+    if not settings.redis_url:
+        return  # the embedded stand-in lives inside the one service process, which reloads on its own restart
+    redis = create_redis(settings)
+    try:
+        await redis.incr(Keys(settings.redis_prefix)("catalog", "version"))
+    finally:
+        await redis.aclose()
+
+
 def hall_read(hall: HallInfo, catalog: Catalog) -> dict:
     fmt = lambda periods: [[a.strftime("%H:%M"), b.strftime("%H:%M")] for a, b in periods]  # noqa: E731
     return {
@@ -233,11 +308,26 @@ def hall_read(hall: HallInfo, catalog: Catalog) -> dict:
         "hotline_quota": hall.hotline_quota, "saturday_duty": hall.saturday_duty,
         "saturday_booking_only": hall.saturday_booking_only,
         "sessions": {"weekday": fmt(hall.weekday), "saturday": fmt(hall.saturday)},
+        "extended": [{"kind": e.kind, "start": e.period[0].strftime("%H:%M"), "end": e.period[1].strftime("%H:%M"),
+                      "from": e.first.isoformat() if e.first else None,
+                      "until": e.last.isoformat() if e.last else None} for e in hall.extended],
+        "paused_business": {bt: reason for (h, bt), reason in sorted(catalog.paused.items()) if h == hall.code},
         "review_mode": hall.review_mode,
     }
 
 
-def business_type_read(bt: BusinessType) -> dict:
+def business_type_read(bt: BusinessType, catalog: Catalog | None = None, day: date | None = None) -> dict:
+    out = _business_type_fields(bt)
+    if catalog is not None:
+        mode = catalog.mode_on(bt, day or catalog.now().date())
+        # The online rollout in force today replaces the file's handling, booking and hint.
+        out |= {"handling": mode.handling, "booking": mode.booking, "online_hint": mode.online_hint,
+                "handling_text": HANDLING_TEXT.get(mode.handling, mode.handling),
+                "online_schedule": list(bt.online_schedule or [])}
+    return out
+
+
+def _business_type_fields(bt: BusinessType) -> dict:
     return {
         "code": bt.code, "name": bt.name, "short_name": bt.short_name, "handling": bt.handling,
         "handling_note": bt.handling_note, "booking": bt.booking, "time_limit_days": bt.time_limit_days,

@@ -3,6 +3,7 @@
 from sanic import Blueprint, Request
 from sanic.response import json
 
+from models import DayKind
 from server.catalog import editing
 from server.catalog.schemas import CalendarDayCreate, CalendarQuery
 from server.core.auth import require_staff
@@ -25,7 +26,15 @@ async def create_day(request: Request):
     body = parse_body(request, CalendarDayCreate)
     entry = await editing.create_day(request.app, day=body.date, kind=body.kind, name=body.name, halls=body.halls,
                                      sessions=[s.model_dump() for s in body.sessions] if body.sessions else None)
-    return json(editing.day_read(entry), status=201)
+    out = editing.day_read(entry)
+    if entry.kind in (DayKind.HOLIDAY, DayKind.CLOSURE):
+        # A holiday or closure added late cancels the bookings it touches for the center (and tells them).
+        from server.booking import flows
+        from server.operations import closures
+
+        _, now = await flows.context(request.app)
+        out["cancelled_bookings"] = len(await closures.cancel_for_entry(request.app, entry=entry, now=now))
+    return json(out, status=201)
 
 
 @bp.delete("/calendar/<day_id:int>")

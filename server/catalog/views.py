@@ -3,6 +3,7 @@
 from sanic import Blueprint, Request
 from sanic.response import json
 
+from server.booking import clock
 from server.catalog import service
 
 bp = Blueprint("catalog", url_prefix="/api")
@@ -17,5 +18,7 @@ async def halls(request: Request):
 @bp.get("/business-types")
 async def business_types(request: Request):
     catalog = await service.get(request.app)
-    return json({"items": [service.business_type_read(b) for b in catalog.business_types.values() if b.active],
+    today = clock.of(request.app.ctx).now(catalog.tz).date()
+    return json({"items": [service.business_type_read(b, catalog, today)
+                           for b in catalog.business_types.values() if b.active],
                  "walk_in_channels": catalog.settings.get("walk_in_channels", [])})

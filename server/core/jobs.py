@@ -72,6 +72,7 @@ def load_job_modules() -> None:
 JOB_MODULES = (
     "server.booking.scheduled",
     "server.progress.scheduled",
+    "server.operations.scheduled",
     "notices.jobs",
     "bot.scheduled",
 )

@@ -36,13 +36,15 @@ async def notify_stage_change(ctx: dict, *, stage_entry_id: int, citizen_id: int
         if content is None:
             await service.finish_notification(**outcome, status="failed", error="NO_OPENID")
             return "failed"
+        await service.mark_attempt(stage_entry_id=stage_entry_id, citizen_id=citizen_id)
         await messaging.send_stage_change(ctx["mp"], **content)
     except Exception as exc:
         code = str(getattr(exc, "errcode", None) or type(exc).__name__)
         try_no = int(ctx.get("job_try", 1) or 1)
         if is_transient(exc) and try_no < NOTIFY_TRIES:
-            # Hand the claim back so the retry can take it again.
+            # Hand the claim back so the retry can take it again (WeChat answered with an error: nothing left).
             await service.finish_notification(**outcome, status="pending", error=code)
+            await CaseNotification.filter(**outcome).update(attempted_at=None)
             raise Retry(defer=min(300, 2 ** try_no)) from exc
         await service.finish_notification(**outcome, status="failed", error=code)
         log.warning("stage push failed", extra={"fields": {"errcode": code, "citizen_id": citizen_id}})
@@ -53,10 +55,15 @@ async def notify_stage_change(ctx: dict, *, stage_entry_id: int, citizen_id: int
 
 @periodic("progress.notify.sweep", every_seconds=300)
 async def sweep_pending(ctx: dict) -> int:
-    """Re-enqueue pushes left pending (e.g. the process stopped before enqueueing)."""
+    """Re-enqueue pushes left pending (e.g. the process stopped before enqueueing) and those a crash left in
+    "sending" before they reached WeChat; one that may have left is never sent again."""
     cutoff = datetime.now(UTC) - timedelta(minutes=5)
     rows = await CaseNotification.filter(status="pending", updated_at__lt=cutoff).limit(1000).values(
         "stage_entry_id", "citizen_id", "stage_entry__event_id")
+    recovered, unknown = await service.recover_stuck()
+    if unknown:
+        log.warning("stage pushes with unknown outcome closed", extra={"fields": {"count": unknown}})
+    rows = list(rows) + [r for r in recovered if r not in rows]
     for row in rows:
         await ctx["jobs"].enqueue(NOTIFY_JOB, job_id=notify_job_id(row["stage_entry__event_id"], row["citizen_id"]),
                                   stage_entry_id=row["stage_entry_id"], citizen_id=row["citizen_id"])

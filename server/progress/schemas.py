@@ -45,6 +45,8 @@ class CaseCreatedData(ReceiptMixin):
     stage: str | None = Field(default=None, max_length=32)
     delivery_method: str | None = Field(default=None, max_length=32)
     tracking_no: str | None = Field(default=None, max_length=64)
+    # How the case was filed: online by the citizen, online by an agency/bank/developer for them, at a window.
+    channel: Literal["online_self", "online_agent", "hall", "unknown"] = "unknown"
 
 
 class StageChangedData(ReceiptMixin):
@@ -52,6 +54,9 @@ class StageChangedData(ReceiptMixin):
     note: str | None = Field(default=None, max_length=500)
     missing_materials: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=50)
+    # Electronic certificate (电子证照) issued with this stage: its number and the link to view it.
+    e_cert_no: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]+$")
+    e_cert_url: str | None = Field(default=None, max_length=512, pattern=r"^https://[^\s]+$")
 
 
 class DeliveryUpdatedData(ReceiptMixin):

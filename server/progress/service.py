@@ -61,6 +61,7 @@ class StageInfo:
     label: str
     finished: bool
     next: frozenset[str]
+    clock_stops: bool = False  # the promised date's clock stops in this stage (待补正)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,11 @@ class Rules:
     def unfinished(self) -> list[str]:
         return [c for c, i in self.stages.items() if not i.finished]
 
+    @property
+    def overdue_candidates(self) -> list[str]:
+        """Unfinished stages whose clock runs: a case waiting for the citizen's correction is never overdue."""
+        return [c for c, i in self.stages.items() if not i.finished and not i.clock_stops]
+
 
 @lru_cache(maxsize=4)
 def load_rules(seed_dir: str) -> Rules:
@@ -96,7 +102,8 @@ def load_rules(seed_dir: str) -> Rules:
     base = Path(seed_dir)
     raw = yaml.safe_load((base / "case_stages.yaml").read_text(encoding="utf-8"))
     templates = yaml.safe_load((base / "progress_templates.yaml").read_text(encoding="utf-8"))
-    stages = {code: StageInfo(code, d["label"], bool(d.get("finished")), frozenset(d.get("next") or ()))
+    stages = {code: StageInfo(code, d["label"], bool(d.get("finished")), frozenset(d.get("next") or ()),
+                              bool(d.get("clock_stops")))
               for code, d in raw["stages"].items()}
     unknown = {n for i in stages.values() for n in i.next} - stages.keys()
     if unknown:
@@ -285,7 +292,8 @@ def _payload(cipher: PiiCipher, event) -> dict:
 
 
 _CASE_UPDATE_FIELDS = ("stage", "stage_at", "stage_seq", "missing_materials", "accepted_at", "promised_date",
-                       "finished_at", "delivery_method", "tracking_no", "delivery_at", "updated_at")
+                       "finished_at", "delivery_method", "tracking_no", "delivery_at", "correction_since",
+                       "e_cert_no", "e_cert_url", "updated_at")
 
 
 async def _update_cases(conn, cases: list[Case]) -> None:
@@ -432,7 +440,8 @@ async def _create_case(conn, cipher, catalog, rules, event, occurred_at) -> Case
         promised_date=promised_date(catalog, data.business_type, accepted_at) if accepted_at else None,
         finished_at=stage_at if rules.stage(stage).finished else None,
         delivery_method=data.delivery_method, tracking_no=data.tracking_no,
-        delivery_at=occurred_at if data.delivery_method else None)
+        delivery_at=occurred_at if data.delivery_method else None, channel=data.channel,
+        correction_since=stage_at if rules.stage(stage).clock_stops else None)
     seen: set[str] = set()
     applicants = []
     for a in data.applicants:
@@ -492,8 +501,37 @@ def _plan_stage(catalog, rules, case, event, occurred_at, check_transitions) -> 
         if data.stage == "accepted" and case.accepted_at is None:
             case.accepted_at = occurred_at
             case.promised_date = promised_date(catalog, case.business_type, occurred_at)
+        _run_clock(catalog, case, target, occurred_at)
         case.finished_at = (case.finished_at or occurred_at) if target.finished else None
+        if data.e_cert_no or data.e_cert_url:
+            case.e_cert_no, case.e_cert_url = data.e_cert_no, data.e_cert_url
     return newer, entry
+
+
+def stopped_working_days(catalog: Catalog, since: date, until: date) -> int:
+    """Working days from the day the clock stopped up to (not including) the day it resumed."""
+    days, n = 0, since
+    while n < until:
+        days += catalog.is_working_day(n)
+        n += timedelta(days=1)
+    return days
+
+
+def _run_clock(catalog: Catalog, case: Case, target: StageInfo, at: datetime) -> None:
+    """Stop the promised date's clock on entering a clock-stopping stage (待补正); on leaving it, move the
+    promised date on by the working days it stood still."""
+    if target.clock_stops:
+        if case.correction_since is None:
+            case.correction_since = at
+        return
+    if case.correction_since is None:
+        return
+    if case.promised_date is not None:
+        stopped = stopped_working_days(catalog, case.correction_since.astimezone(catalog.tz).date(),
+                                       at.astimezone(catalog.tz).date())
+        if stopped:
+            case.promised_date = catalog.add_working_days(case.promised_date, stopped)
+    case.correction_since = None
 
 
 async def _apply_stage(conn, catalog, rules, case, event, occurred_at, check_transitions) -> tuple[bool, list]:
@@ -502,7 +540,8 @@ async def _apply_stage(conn, catalog, rules, case, event, occurred_at, check_tra
     if not newer:
         return False, []
     await case.save(using_db=conn, update_fields=["stage", "stage_at", "stage_seq", "missing_materials",
-                                                  "accepted_at", "promised_date", "finished_at", "updated_at"])
+                                                  "accepted_at", "promised_date", "finished_at", "correction_since",
+                                                  "e_cert_no", "e_cert_url", "updated_at"])
     citizens = await CaseSubscription.filter(case_id=case.id, active=True).using_db(conn).values_list(
         "citizen_id", flat=True)
     if citizens:
@@ -520,7 +559,7 @@ def today(catalog: Catalog, now: datetime | None = None) -> date:
 
 def is_overdue(case: Case, rules: Rules, catalog: Catalog, now: datetime | None = None) -> bool:
     """Tell whether a case passed its promised date without being finished."""
-    if case.promised_date is None or rules.stage(case.stage).finished:
+    if case.promised_date is None or rules.stage(case.stage).finished or rules.stage(case.stage).clock_stops:
         return False
     return today(catalog, now) > case.promised_date
 
@@ -558,6 +597,10 @@ def case_read(case: Case, *, applicants: list[CaseApplicant], history: list[Case
         "delivery": {"method": case.delivery_method,
                      "label": rules.delivery_methods.get(case.delivery_method or "", None),
                      "tracking_no": case.tracking_no},
+        "e_certificate": ({"number": case.e_cert_no, "url": case.e_cert_url}
+                          if case.e_cert_no or case.e_cert_url else None),
+        "channel": case.channel,
+        "clock_stopped": case.correction_since is not None,
         "applicants": [{"name": name(a)} for a in applicants],
         "history": [{"stage": h.stage, "label": rules.label(h.stage), "at": _iso(h.occurred_at, catalog),
                      "note": h.note, "missing_materials": list(h.missing_materials or [])} for h in history],
@@ -742,6 +785,10 @@ def stage_text(data: dict) -> str:
     if delivery["label"]:
         tracking = f"，运单号 {delivery['tracking_no']}" if delivery["tracking_no"] else ""
         lines.append(f"领证方式：{delivery['label']}{tracking}")
+    if data.get("e_certificate"):
+        cert = data["e_certificate"]
+        lines.append("电子证照：" + "，".join(x for x in (cert["number"] and f"证照编号 {cert['number']}",
+                                                        cert["url"] and f"查看 {cert['url']}") if x))
     return "\n".join(lines)
 
 
@@ -802,7 +849,7 @@ async def my_cases_for_chat(*, app, openid: str, now: datetime | None = None) ->
 async def overdue(*, catalog: Catalog, rules: Rules, hall: str | None = None, business_type: str | None = None,
                   limit: int = 200, now: datetime | None = None) -> dict:
     """Count unfinished cases past their promised date, grouped by hall and business type."""
-    qs = Case.filter(promised_date__lt=today(catalog, now), stage__in=rules.unfinished)
+    qs = Case.filter(promised_date__lt=today(catalog, now), stage__in=rules.overdue_candidates)
     if hall:
         qs = qs.filter(hall=hall)
     if business_type:
@@ -840,7 +887,7 @@ async def overdue(*, catalog: Catalog, rules: Rules, hall: str | None = None, bu
 
 async def flag_overdue(*, catalog: Catalog, rules: Rules, now: datetime | None = None) -> int:
     """Mark newly overdue cases for staff; return how many were flagged."""
-    return await Case.filter(promised_date__lt=today(catalog, now), stage__in=rules.unfinished,
+    return await Case.filter(promised_date__lt=today(catalog, now), stage__in=rules.overdue_candidates,
                              overdue_flagged_at__isnull=True).update(overdue_flagged_at=now or catalog.now())
 
 
@@ -853,6 +900,32 @@ async def claim_notification(*, stage_entry_id: int, citizen_id: int, now: datet
                                             status="pending").update(status="sending",
                                                                      claimed_at=now or datetime.now(UTC))
     return updated == 1
+
+
+async def mark_attempt(*, stage_entry_id: int, citizen_id: int, now: datetime | None = None) -> None:
+    """Note, just before the WeChat call, that this push may leave: from here on a crash means "unknown"."""
+    await CaseNotification.filter(stage_entry_id=stage_entry_id, citizen_id=citizen_id, status="sending").update(
+        attempted_at=now or datetime.now(UTC))
+
+
+STUCK_AFTER = timedelta(minutes=10)
+
+
+async def recover_stuck(*, now: datetime | None = None) -> tuple[list[dict], int]:
+    """Deal with pushes left in "sending" by a crashed runner: those that never reached the WeChat call go
+    back to pending (returned, to be enqueued again); those that may have been sent are closed as
+    RESULT_UNKNOWN rather than sent twice (subscribe messages carry no client_msg_id to deduplicate)."""
+    cutoff = (now or datetime.now(UTC)) - STUCK_AFTER
+    stuck = CaseNotification.filter(status="sending", claimed_at__lt=cutoff)
+    unknown = await stuck.filter(attempted_at__not_isnull=True).update(status="failed", error="RESULT_UNKNOWN")
+    ids = await stuck.filter(attempted_at__isnull=True).values_list("id", flat=True)
+    if ids:
+        # Conditional on still being stuck: a slow runner that finished meanwhile keeps its outcome.
+        await CaseNotification.filter(id__in=list(ids), status="sending", attempted_at__isnull=True).update(
+            status="pending", claimed_at=None)
+    rows = await CaseNotification.filter(id__in=list(ids), status="pending").values(
+        "stage_entry_id", "citizen_id", "stage_entry__event_id")
+    return rows, unknown
 
 
 async def finish_notification(*, stage_entry_id: int, citizen_id: int, status: str, error: str | None = None) -> None:
@@ -878,14 +951,18 @@ async def push_content(*, stage_entry_id: int, citizen_id: int, catalog: Catalog
     case = entry.case
     bt = catalog.business_types.get(case.business_type)
     note = "；".join(entry.missing_materials or []) if entry.stage == "correction_required" else (entry.note or "")
+    if case.e_cert_no and rules.stage(entry.stage).finished and entry.stage == case.stage:
+        note = f"电子证照 {case.e_cert_no}"  # the number fits the 20-character field; the page links it
     values = {"receipt_no": case.receipt_no, "business": bt.short_name if bt else case.business_type,
               "stage": rules.label(entry.stage), "occurred_at": entry.occurred_at.astimezone(catalog.tz).strftime(
                   "%Y-%m-%d %H:%M"), "note": note or "点击查看办件详情"}
     template = rules.templates["stage_changed"]
     # Subscribe-message "thing" fields are limited to 20 characters.
     data = {name: {"value": str(values[source])[:20]} for name, source in template["fields"].items()}
-    return {"openid": citizen.openid, "template_id": template["template_id"],
-            "page": template["page"].format(receipt_no=case.receipt_no), "data": data}
+    page = template["page"].format(receipt_no=case.receipt_no)
+    if case.e_cert_no and entry.stage == case.stage:
+        page += ("&" if "?" in page else "?") + f"e_cert_no={case.e_cert_no}"
+    return {"openid": citizen.openid, "template_id": template["template_id"], "page": page, "data": data}
 
 
 

@@ -1,0 +1,1 @@
+"""Running the center: closures, hall hours and scope, management figures, networked banks."""
