@@ -23,7 +23,6 @@ from server.core.auth import CITIZEN_COOKIE, principal_for_token
 from server.core.errors import AppError, NotFound
 from server.h5 import flows, web
 from server.h5.web import page, render
-from server.identity import service as identity_service
 from server.identity import verification
 from server.progress import service as progress_service
 from server.progress.schemas import LookupQuery
@@ -310,24 +309,18 @@ async def my_case(request: Request, receipt_no: str):
 # ------------------------------------------------------------------ 通知
 
 
-async def _openids(request: Request) -> list[str]:
-    """Every openid of the signed-in person: a member may have joined in the mini-program or the public account,
-    and a session from the public account's web authorisation carries the public-account openid."""
-    citizen = request.ctx.citizen
-    return [*await identity_service.openids_of(citizen_id=citizen.id), citizen.openid or ""]
-
-
 @bp.get("/inbox")
 @page(login=True)
 async def inbox(request: Request):
-    data = await notices_service.get_inbox(openids=await _openids(request), limit=50, offset=0)
+    data = await notices_service.get_inbox(openids=await flows.openids(request.ctx.citizen), limit=50, offset=0)
     return render(request, "inbox.html", title="通知", data=data)
 
 
 @bp.get("/inbox/<delivery_id:int>")
 @page(login=True)
 async def inbox_item(request: Request, delivery_id: int):
-    item = await notices_service.open_inbox_item(openids=await _openids(request), delivery_id=delivery_id)
+    item = await notices_service.open_inbox_item(openids=await flows.openids(request.ctx.citizen),
+                                                 delivery_id=delivery_id)
     return render(request, "notice.html", title=item["title"], item=item)
 
 
