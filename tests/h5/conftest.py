@@ -72,14 +72,16 @@ def field_error(html: str, field: str) -> str | None:
     return found.group(1) if found else None
 
 
-def wechat_redirect(authorize_url: str, fake, person) -> str:
+def wechat_redirect(authorize_url: str, fake, person, *, fragment: bool = True) -> str:
     """What WeChat does with its authorise URL once the person agrees: back to redirect_uri with a code.
 
     Checks the URL asks the public account (snsapi_base) and answers the redirect_uri with a fresh
-    web-authorisation code of `person` from the fake WeChat and the state unchanged.
+    web-authorisation code of `person` from the fake WeChat and the state unchanged. (A browser does not send
+    the "#wechat_redirect" fragment: `fragment=False` where the URL comes from an intercepted request.)
     """
     parts = urlsplit(authorize_url)
-    assert (parts.path, parts.fragment) == ("/connect/oauth2/authorize", "wechat_redirect"), authorize_url
+    assert parts.path == "/connect/oauth2/authorize", authorize_url
+    assert parts.fragment == ("wechat_redirect" if fragment else ""), authorize_url
     query = dict(parse_qsl(parts.query))
     assert query["appid"] == fake.appid and query["scope"] == "snsapi_base" and query["response_type"] == "code"
     assert query["redirect_uri"].endswith("/api/oa/oauth/callback") and query["state"]

@@ -133,3 +133,17 @@ async def test_a_public_account_user_binds_with_the_counter_code(live, client, c
     # Bound through the public account alone, the person books on the pages.
     res = await browser.get("/h5/booking/confirm?bt=secondhand_transfer&hall=center&date=2026-11-24&start=09:00")
     assert res.status_code == 200 and "尚未实名认证" not in res.text
+
+
+async def test_the_fake_wechat_authorise_page_answers_as_wechat_does(fake_wechat):
+    """The browser tests' stand-in for open.weixin.qq.com: who holds the phone, which account, which scope."""
+    person = fake_wechat.person()
+    url = ("/connect/oauth2/authorize?appid={appid}&redirect_uri=http%3A%2F%2Fx.test%2Fcb&response_type=code"
+           "&scope={scope}&state=s1")
+    ok = url.format(appid=fake_wechat.appid, scope="snsapi_base")
+    assert fake_wechat.authorize_page(ok) == (403, "请在微信客户端打开链接")  # no WeChat user on this "phone"
+    fake_wechat.web_user = person
+    status, location = fake_wechat.authorize_page(ok)
+    assert status == 302 and location.startswith("http://x.test/cb?code=") and location.endswith("&state=s1")
+    assert fake_wechat.authorize_page(url.format(appid=fake_wechat.mp_appid, scope="snsapi_base"))[0] == 400
+    assert fake_wechat.authorize_page(url.format(appid=fake_wechat.appid, scope="snsapi_login"))[0] == 400
