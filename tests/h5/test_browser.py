@@ -71,6 +71,7 @@ async def phone(chromium, live, *, zoom: float = 1, javascript: bool = True):
 async def sign_in(page, token: str, next_url: str = "/h5/") -> None:
     """The documented development sign-in: paste a citizen token into /h5/dev/login."""
     await page.goto(f"/h5/dev/login?next={quote(next_url)}")
+    await assert_one_thumb(page)
     await page.fill("input[name=token]", token)
     await page.click("button[type=submit]")
     await page.wait_for_url(lambda url: url.endswith(next_url))

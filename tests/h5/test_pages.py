@@ -70,6 +70,7 @@ async def test_a_page_without_session_goes_through_wechat_authorisation_or_says_
 async def test_dev_login_signs_the_browser_in_and_is_gone_in_production(live, client, browser):
     res = await browser.get("/h5/dev/login?next=/h5/bookings")
     assert res.status_code == 200 and 'name="token"' in res.text
+    assert "dengji dev citizen --name 张三 --id-number" in res.text  # where a token comes from
     bad = await browser.post("/h5/dev/login", {"token": "wrong", "next": "/h5/bookings"})
     assert bad.status_code == 401 and field_error(bad.text, "token") == "令牌无效或已过期，请重新获取市民令牌"
     token = await login_citizen(client)
