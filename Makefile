@@ -1,10 +1,12 @@
 # The two commands: `make run` and `make test`. Only Python 3.11+ is needed on the machine.
 PYTHON ?= python3
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint bench clean
+.PHONY: run test install lint bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +22,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/dengji db init
 	$(BIN)/dengji db seed
-	$(BIN)/dengji serve --host 127.0.0.1 --port 8000
+	$(BIN)/dengji serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+# The console's browser tests drive Debian's chromium; install it when missing and apt-get can (else they skip).
+chromium:
+	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || [ "$$(id -u)" != 0 ] || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk) || true
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

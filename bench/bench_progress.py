@@ -177,7 +177,7 @@ def bare_server(port: int) -> None:
                "history": [{"stage": "accepted", "label": "已受理", "at": "2024-01-01T10:00:00+08:00"}] * 2,
                "applicants": [{"name": "张*"}]}
 
-    @app.get("/api/progress/lookup")
+    @app.post("/api/progress/lookup")
     async def lookup(request):
         return sjson(payload, ensure_ascii=False)
 
@@ -243,7 +243,7 @@ async def main() -> None:
 
         def lookup_req(client, n):
             i = random.randrange(opts.cases)
-            return client.get("/api/progress/lookup", params={"receipt_no": receipt(i), "id_last6": id_number(i)[-6:]})
+            return client.post("/api/progress/lookup", json={"receipt_no": receipt(i), "id_last6": id_number(i)[-6:]})
 
         rows = []
         for conc in (1, 16):

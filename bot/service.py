@@ -25,6 +25,7 @@ from config.settings import Settings
 from models.bot import BotFeedback, BotMiss
 from server.core import redis as redis_writes
 from server.core.errors import Conflict, NotFound, Unprocessable
+from server.core.redact import redact
 
 from . import kb
 from .dialog import Dialog
@@ -149,7 +150,7 @@ async def ask(*, app, user_id: str, text: str, channel: str) -> BotReply:
     reply = await app.ctx.dialog.reply(user_id, text, writes)
     if reply.kind == "answer" and reply.entry_id:
         writes.append(("set", (_last_key(app, user_id), json.dumps({"entry_id": reply.entry_id,
-                                                                     "question": text[:255]})),
+                                                                     "question": redact(text[:255])})),
                        {"ex": LAST_ANSWER_TTL}))
     else:
         writes.append(("delete", (_last_key(app, user_id),), {}))
@@ -164,8 +165,9 @@ async def ask(*, app, user_id: str, text: str, channel: str) -> BotReply:
 
 
 def miss_key(question: str) -> str:
-    """Normalise a question so that spelling variants of it count together."""
-    return strip_punct(normalize(question or ""))[:255]
+    """Normalise a question so that spelling variants of it count together, with personal data redacted
+    (this is the text misses and feedback store)."""
+    return redact(strip_punct(normalize(question or "")))[:255]
 
 
 # Misses are counted in Redis, where counting rides along with the reply's other writes (no database

@@ -26,6 +26,7 @@ from models.notices import (
     OrgMember,
     OrgType,
 )
+from models.queue import QueueTicket, TicketStatus
 from models.staff import StaffRole, StaffUser
 from models.wechat import WeChatFollower
 
@@ -38,6 +39,7 @@ __all__ = [
     "Citizen",
     "DeliveryStatus", "HallSubscription", "Notice", "NoticeAudience", "NoticeDelivery", "NoticeStatus",
     "OrgInvitation", "OrgMember", "OrgType", "Organization",
+    "QueueTicket", "TicketStatus",
     "StaffRole", "StaffUser",
     "WeChatFollower",
 ]

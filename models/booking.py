@@ -97,6 +97,8 @@ class Booking(TimestampedModel):
     class Meta:
         table = "booking"
         unique_together = (("id_hash", "date", "day_seq"), ("idem_owner", "idem_key"))
+        # A hall's day (the console's desk) and figures over date ranges (counted from the index alone).
+        indexes = (("date", "hall_code", "status"),)
 
 
 class QueueCounter(Model):

@@ -24,6 +24,9 @@ class StaffUser(TimestampedModel):
     # Hall staff work at one hall; None means every hall.
     hall_code = fields.CharField(max_length=32, null=True)
     active = fields.BooleanField(default=True)
+    # Sessions carry the version they were issued under: a password change, reset or revocation bumps it,
+    # which ends every older session on its next request.
+    session_version = fields.IntField(default=1)
 
     class Meta:
         table = "staff_user"

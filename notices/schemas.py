@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from bot.normalize import to_simplified
-from models import NoticeAudience, OrgType
+from models import NoticeAudience, NoticeStatus, OrgType
 
 
 def clean(text: str) -> str:
@@ -155,7 +155,7 @@ class NoticeReview(Strict):
 
 
 class NoticeQuery(Strict):
-    status: str | None = None
+    status: NoticeStatus | None = None
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0)
 

@@ -29,6 +29,7 @@ from notices.config import NoticesConfig
 from notices.delivery import EXPAND_JOB
 from notices.targeting import DIMENSIONS, matching_org_ids
 from server.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from server.core.export import safe_row
 from server.identity.validators import InvalidIdentity, validate_credit_code
 
 SCENE_PREFIX = "orgjoin:"
@@ -321,9 +322,17 @@ async def get_all_notices(*, status: str | None, limit: int, offset: int) -> lis
     return await query.order_by("-id").offset(offset).limit(limit)
 
 
-async def update_notice(*, cfg: NoticesConfig, notice_id: int, **changes) -> Notice:
+def check_author(notice: Notice, *, staff_id: int, is_admin: bool) -> None:
+    """Only a notice's author (or an admin) edits, submits or withdraws it; reviewers review, never edit."""
+    if notice.created_by_id != staff_id and not is_admin:
+        raise Forbidden("只能处理自己起草的通知", code="NOTICE_NOT_OWNER")
+
+
+async def update_notice(*, cfg: NoticesConfig, notice_id: int, staff_id: int, is_admin: bool = False,
+                        **changes) -> Notice:
     """Edit a draft (or a rejected notice, which returns to draft)."""
     notice = await get_notice_or_raise(notice_id=notice_id)
+    check_author(notice, staff_id=staff_id, is_admin=is_admin)
     if notice.status not in EDITABLE:
         raise Conflict("通知已提交，不能修改", code="NOTICE_NOT_EDITABLE")
     changes = {k: v for k, v in changes.items() if v is not None}
@@ -366,9 +375,11 @@ def _released_status(scheduled_at: datetime | None) -> NoticeStatus:
     return NoticeStatus.SCHEDULED if scheduled_at and scheduled_at > _now() else NoticeStatus.APPROVED
 
 
-async def submit(*, cfg: NoticesConfig, jobs, notice_id: int, scheduled_at: datetime | None) -> Notice:
+async def submit(*, cfg: NoticesConfig, jobs, notice_id: int, scheduled_at: datetime | None, staff_id: int,
+                 is_admin: bool = False) -> Notice:
     """Send a draft for review, or straight out when its category needs none."""
     notice = await get_notice_or_raise(notice_id=notice_id)
+    check_author(notice, staff_id=staff_id, is_admin=is_admin)
     if scheduled_at and scheduled_at > _now() + timedelta(days=90):
         raise Unprocessable("定时发送时间不能晚于 90 天后", code="SCHEDULE_TOO_FAR")
     category = cfg.category(notice.category)
@@ -400,9 +411,9 @@ async def review(*, jobs, notice_id: int, reviewer_id: int, decision: str, comme
     return await get_notice_or_raise(notice_id=notice_id)
 
 
-async def withdraw(*, notice_id: int) -> Notice:
+async def withdraw(*, notice_id: int, staff_id: int, is_admin: bool = False) -> Notice:
     """Withdraw a notice that has not started sending."""
-    await get_notice_or_raise(notice_id=notice_id)
+    check_author(await get_notice_or_raise(notice_id=notice_id), staff_id=staff_id, is_admin=is_admin)
     if not await Notice.filter(id=notice_id, status__in=WITHDRAWABLE).update(
             status=NoticeStatus.WITHDRAWN, withdrawn_at=_now()):
         raise Conflict("通知已开始发送或已结束，不能撤回", code="NOTICE_NOT_WITHDRAWABLE")
@@ -459,11 +470,12 @@ async def report_csv(*, notice_id: int) -> bytes:
     for o in data["organizations"]:
         reasons = "；".join(f"{k}×{v}" for k, v in o["failure_reasons"].items())
         type_name = ORG_TYPE_NAMES[OrgType(o["type"])] if o["type"] else "群众"
-        writer.writerow([data["notice"]["id"], data["notice"]["title"], o["name"], type_name, o["district"] or "",
-                         o["recipients"], o["sent"], o["failed"], o["read"], o["pending"], reasons])
+        writer.writerow(safe_row([data["notice"]["id"], data["notice"]["title"], o["name"], type_name,
+                                  o["district"] or "", o["recipients"], o["sent"], o["failed"], o["read"], o["pending"],
+                                  reasons]))
     t = data["totals"]
-    writer.writerow([data["notice"]["id"], data["notice"]["title"], "合计", "", "", t["recipients"], t["sent"],
-                     t["failed"], t["read"], t["pending"] + t["sending"], ""])
+    writer.writerow(safe_row([data["notice"]["id"], data["notice"]["title"], "合计", "", "", t["recipients"],
+                              t["sent"], t["failed"], t["read"], t["pending"] + t["sending"], ""]))
     return "\ufeff".encode() + buf.getvalue().encode("utf-8")
 
 
@@ -532,7 +544,8 @@ async def get_subscriptions(*, citizen_id: int) -> list[str]:
 
 async def unsubscribe(*, citizen_id: int, hall_code: str) -> list[str]:
     """Stop public notices of one hall."""
-    if not await HallSubscription.filter(citizen_id=citizen_id, hall_code=clean_code(hall_code)).delete():
+    hall_code = clean_code(hall_code)
+    if len(hall_code) > 32 or not await HallSubscription.filter(citizen_id=citizen_id, hall_code=hall_code).delete():
         raise NotFound("未订阅该大厅的通知", code="NOT_SUBSCRIBED")
     return await get_subscriptions(citizen_id=citizen_id)
 

@@ -97,6 +97,11 @@ async def remove_member(request: Request, org_id: int, member_id: int):
 
 # ------------------------------------------------------------------------ notices
 
+
+def _author(request: Request) -> dict:
+    p = request.ctx.principal
+    return {"staff_id": p.id, "is_admin": p.role == "admin"}
+
 @staff.get("/notices/categories")
 @require_staff("publisher", "reviewer")
 async def list_categories(request: Request):
@@ -135,7 +140,7 @@ async def get_notice(request: Request, notice_id: int):
 @require_staff("publisher")
 async def update_notice(request: Request, notice_id: int):
     body = parse_body(request, NoticeUpdate).model_dump(mode="json", exclude_none=True)
-    notice = await service.update_notice(cfg=_cfg(request), notice_id=notice_id, **body)
+    notice = await service.update_notice(cfg=_cfg(request), notice_id=notice_id, **_author(request), **body)
     return json(service.notice_read(notice, _cfg(request)))
 
 
@@ -144,7 +149,7 @@ async def update_notice(request: Request, notice_id: int):
 async def submit_notice(request: Request, notice_id: int):
     body = parse_body(request, NoticeSubmit)
     notice = await service.submit(cfg=_cfg(request), jobs=request.app.ctx.jobs, notice_id=notice_id,
-                                  scheduled_at=body.scheduled_at)
+                                  scheduled_at=body.scheduled_at, **_author(request))
     return json(service.notice_read(notice, _cfg(request)))
 
 
@@ -160,7 +165,8 @@ async def review_notice(request: Request, notice_id: int):
 @staff.post("/notices/<notice_id:int>/withdraw")
 @require_staff("publisher")
 async def withdraw_notice(request: Request, notice_id: int):
-    return json(service.notice_read(await service.withdraw(notice_id=notice_id), _cfg(request)))
+    notice = await service.withdraw(notice_id=notice_id, **_author(request))
+    return json(service.notice_read(notice, _cfg(request)))
 
 
 @staff.get("/notices/<notice_id:int>/report")

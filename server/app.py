@@ -5,20 +5,21 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib
+import logging
 import time
 from functools import partial
 
 import ujson
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json, raw
-from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 
 from config.settings import Settings, load_settings
-from server.core import db, metrics
+from server.core import db, metrics, openapi
 from server.core.crypto import PiiCipher
 from server.core.errors import handle_exception
 from server.core.jobs import create_queue
 from server.core.logging import AccessLog, DengjiRequest, configure_logging
+from server.core.ops import OpsGate
 from server.core.redis import Keys, create_redis
 from server.wechat.client import WeChatGateway
 
@@ -33,6 +34,7 @@ BLUEPRINT_MODULES = (
     "bot.views",
     "notices.views",
     "server.h5.views",
+    "server.console.views",
 )
 
 # Per-domain start-up hooks: `async def setup(app)` run once per worker after core resources.
@@ -44,6 +46,9 @@ async def _flush_every(access_log: AccessLog, seconds: float) -> None:
         await asyncio.sleep(seconds)
         access_log.flush()
 
+
+HEALTH_TIMEOUT = 1.0
+log = logging.getLogger("dengji.app")
 
 # Requests free almost all their garbage by reference counting; the cyclic collector's passes only pause
 # them. Its full passes over a worker's long-lived objects took 30-40 ms, stalling every request in flight.
@@ -67,25 +72,34 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
                 request_class=DengjiRequest)
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.REQUEST_MAX_SIZE = 2 * 1024 * 1024
-    app.config.OAS_UI_DEFAULT = "swagger"
-    app.config.OAS_IGNORE_HEAD = True
-    app.config.OAS_IGNORE_OPTIONS = True
     app.config.CORS = False
     app.config.HEALTH = False
-    # sanic-ext's automatic HEAD/OPTIONS routes parse every handler's source at start-up (over a second).
+    app.config.AUTO_EXTEND = False  # the API document is ours (server/core/openapi.py), not sanic-ext's
+    # No automatic HEAD/OPTIONS routes (sanic-ext's parse every handler's source at start-up, over a second).
     app.config.HTTP_AUTO_HEAD = False
     app.config.HTTP_AUTO_OPTIONS = False
-    # Of Sanic Extensions only the OpenAPI document: the others (dependency injection above all) hook a
-    # signal into every request, and we use none of them.
-    app.extend(extensions=[OpenAPIExtension], built_in_extensions=False)
+    # A stop (SIGTERM) waits this long for requests in flight, then closes; resources close with timeouts.
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = 3.0
+    # Behind the reverse proxy of deploy/ (see config/settings.py): request.remote_addr is the client.
+    app.config.PROXIES_COUNT = settings.proxies_count
+    app.config.REAL_IP_HEADER = settings.real_ip_header or None
+    app.config.FORWARDED_SECRET = settings.forwarded_secret.get_secret_value() or None
     app.ctx.settings = settings
     # Request lines are INFO: DENGJI_LOG_LEVEL=WARNING turns them off like any other info log.
     access_log = app.ctx.access_log = AccessLog(enabled=settings.log_level.upper() in ("DEBUG", "INFO"))
 
     app.error_handler.add(Exception, handle_exception)
+    ops_gate = OpsGate.from_settings(settings)
+    if ops_gate is not None:  # no middleware at all when the operator endpoints are open
+        app.on_request(ops_gate.check, priority=1000)
 
     for module_name in BLUEPRINT_MODULES:
         app.blueprint(importlib.import_module(module_name).bp)
+    # The API document (built from the routes and their schemas on first request) and its local pages.
+    app.blueprint(openapi.bp)
+    # Path parameters arrive percent-decoded (Sanic leaves them quoted by default): `/halls/%E5%8D%97…` is "南…".
+    for route in app.router.routes:
+        route.unquote = True
 
     @app.before_server_start
     async def open_resources(app: Sanic) -> None:
@@ -114,10 +128,14 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
     async def close_resources(app: Sanic) -> None:
         app.ctx.access_log_task.cancel()
         access_log.flush()
-        await app.ctx.jobs.close()
+        # Each step is bounded: a stop after a fault (Redis paused, database gone) must not hang.
+        for name, close in (("jobs", app.ctx.jobs.close), ("redis", app.ctx.redis.aclose)):
+            try:
+                await asyncio.wait_for(close(), 2)
+            except Exception as exc:
+                log.warning("%s not closed cleanly on stop: %s", name, type(exc).__name__)
         app.ctx.wechat.close()
         app.ctx.mp.close()
-        await app.ctx.redis.aclose()
         await db.close_db()
 
     @app.on_response(priority=100)
@@ -138,13 +156,17 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
 
     @app.get("/healthz")
     async def healthz(request: Request) -> HTTPResponse:
-        checks = {}
-        for name, probe in (("database", db.ping), ("redis", request.app.ctx.redis.ping)):
+        async def check(probe) -> str:
             try:
-                await probe()
-                checks[name] = "ok"
+                await asyncio.wait_for(probe(), HEALTH_TIMEOUT)
+                return "ok"
             except Exception as exc:  # a health check reports, it does not raise
-                checks[name] = f"error: {type(exc).__name__}"
+                return f"error: {type(exc).__name__}"
+
+        # Both at once, each bounded: the check answers within a second even when a server hangs.
+        names = ("database", "redis")
+        results = await asyncio.gather(check(db.ping), check(request.app.ctx.redis.ping))
+        checks = dict(zip(names, results, strict=True))
         ok = all(v == "ok" for v in checks.values())
         return json({"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503)
 

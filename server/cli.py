@@ -16,12 +16,32 @@ SEED_MODULES = ("server.catalog.seed",)
 
 
 def _settings():
+    """Load settings, or exit with one line naming the variable that is wrong (never a traceback)."""
+    from pydantic import ValidationError
+
     from config.settings import ConfigError, load_settings
 
     try:
         return load_settings()
     except ConfigError as exc:
         sys.exit(f"配置错误：{exc}")
+    except ValidationError as exc:
+        from server.core.errors import _PYDANTIC_MESSAGES
+
+        first = exc.errors(include_url=False)[0]
+        name = "DENGJI_" + "_".join(str(p) for p in first["loc"]).upper()
+        reason = _PYDANTIC_MESSAGES.get(first["type"], first["msg"])
+        sys.exit(f"配置错误：{name} 的值无效（{reason}），请修改该环境变量或 config/defaults.toml")
+
+
+def _preflight(settings, **checks) -> None:
+    """Check configuration, database and Redis before starting; exit with one line when one fails."""
+    from server.core import preflight
+
+    try:
+        preflight.run(settings, **checks)
+    except preflight.StartupError as exc:
+        sys.exit(str(exc))
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -36,11 +56,15 @@ def cmd_serve(args: argparse.Namespace) -> None:
     workers = args.workers or settings.workers
     if settings.embedded_redis and workers > 1:
         sys.exit("内嵌 Redis 仅支持单个进程（--workers 1）；多进程请配置 DENGJI_REDIS_URL")
+    _preflight(settings)
     from server.app import create_app
+    from server.core.manager import adopt
 
     loader = AppLoader(factory=create_app)
     app = loader.load()
     single = workers == 1 and not args.with_manager
+    # The manager restarts a dead worker (logged) and signals only its own processes (server/core/manager.py).
+    app.main_process_ready(adopt)
     app.prepare(host=settings.host, port=settings.port, workers=workers, access_log=False,
                 single_process=single, motd=False)
     if single:
@@ -64,8 +88,14 @@ def cmd_db_init(args: argparse.Namespace) -> None:
     from server.core import db
 
     settings = _settings()
-    asyncio.run(db.migrate(settings))
-    print("数据库结构已是最新")
+    _preflight(settings, redis=False, schema=False)
+    before, applied = asyncio.run(db.migrate(settings))
+    if not applied:
+        print("数据库结构已是最新")
+    elif not before:
+        print(f"已创建数据库结构（应用了 {len(applied)} 个迁移：{'、'.join(applied)}）")
+    else:
+        print(f"已升级数据库结构（应用了 {len(applied)} 个迁移：{'、'.join(applied)}）")
 
 
 def cmd_db_seed(args: argparse.Namespace) -> None:
@@ -121,6 +151,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     settings = _settings()
     if not settings.redis_url:
         sys.exit("arq 工作进程需要 Redis：请配置 DENGJI_REDIS_URL（内嵌模式下任务在服务进程内运行）")
+    _preflight(settings)
     run_worker(worker_settings(settings))
 
 

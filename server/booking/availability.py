@@ -3,6 +3,11 @@
 Availability is polled constantly. Each worker caches the counters of one hall-day in memory, tagged with
 a version kept in Redis; every change (booking, cancellation, release, quota edit) bumps the version after
 it commits, so the next read in any worker refetches. A read costs one Redis GET when nothing changed.
+
+Without Redis the database stays the truth: an announcement that cannot be sent after a commit never fails
+the request (it is queued and sent when Redis is back), and a worker that loses the change channel (or
+gets no answer to its pings for a few seconds) forgets its cache and reads counters from the database
+until the channel is back, so what it serves is at most a few seconds old.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from tortoise.exceptions import IntegrityError
 from models import BookingChannel, SlotCounter
 from server.catalog.service import Catalog, HallInfo
 from server.core.errors import Unprocessable
+from server.core.redis import UNAVAILABLE, Outbox
 
 _CACHE_LIMIT = 5000
 log = logging.getLogger("dengji.booking.availability")
@@ -103,6 +109,7 @@ class _Cache:
         self.pending: _Batch | None = None  # changes waiting to be announced together
         self.token = uuid.uuid4().hex[:12]  # tells this worker's announcements from other workers'
         self.senders: set[asyncio.Task] = set()
+        self.outbox = Outbox()  # announcements owed while Redis was unavailable
 
     def drop(self, hall_code: str, day: date) -> None:
         self.generation += 1
@@ -243,28 +250,62 @@ class _Batch:
 def _send_batch(redis, keys, cache: _Cache, batch: _Batch) -> None:
     cache.pending = None  # later changes start the next batch
 
+    async def announce(changes=frozenset(batch.changes)) -> None:
+        async with redis.pipeline(transaction=False) as pipe:
+            for hall_code, day in sorted(changes):
+                key = _version_key(keys, hall_code, day)
+                pipe.incr(key)  # for workers that are not subscribed right now
+                pipe.expire(key, 40 * 86400)
+                pipe.publish(_channel(keys), f"{hall_code}|{day.isoformat()}|{cache.token}")
+            await pipe.execute()
+
     async def send() -> None:
-        error: BaseException | None = None
         try:
-            async with redis.pipeline(transaction=False) as pipe:
-                for hall_code, day in sorted(batch.changes):
-                    key = _version_key(keys, hall_code, day)
-                    pipe.incr(key)  # for workers that are not subscribed right now
-                    pipe.expire(key, 40 * 86400)
-                    pipe.publish(_channel(keys), f"{hall_code}|{day.isoformat()}|{cache.token}")
-                await pipe.execute()
+            if cache.outbox.items:  # Redis is away: join the queue instead of waiting for a timeout
+                raise ConnectionError("earlier announcements still queued")
+            await announce()
         except Exception as exc:
-            error = exc
+            # The changes are committed: the requests answer success, the announcement goes out later.
+            # Meanwhile other workers have lost the channel too and read the database.
+            log.warning("availability change not announced (%s); queued until Redis is back", type(exc).__name__)
+            cache.outbox.add(f"availability of {len(batch.changes)} hall-day(s)", announce)
         for waiter in batch.waiters:
-            if waiter.done():
-                continue  # its request was cancelled
-            if error is None:
+            if not waiter.done():  # else its request was cancelled
                 waiter.set_result(None)
-            else:
-                waiter.set_exception(error)
 
     cache.senders.add(task := asyncio.ensure_future(send()))
     task.add_done_callback(cache.senders.discard)
+
+
+# The change channel is pinged this often; without an answer for PING_GRACE seconds it counts as lost (a
+# paused Redis keeps the socket open but says nothing, and the cache must not outlive that for long).
+PING_EVERY = 1.0
+PING_GRACE = 2.5
+
+
+async def _messages(pubsub):
+    """Yield the channel's messages; raise ConnectionError when Redis stops answering pings."""
+    loop = asyncio.get_running_loop()
+    pinged = loop.time()
+    unanswered = None  # when the oldest ping still without an answer was sent
+    task = asyncio.current_task()
+    while True:
+        message = await pubsub.get_message(timeout=PING_EVERY / 2)
+        if task is not None and task.cancelling():
+            # redis-py's timed read can swallow a cancellation: the worker is stopping, so stop.
+            raise asyncio.CancelledError
+        now = loop.time()
+        if message is not None:
+            unanswered = None  # Redis spoke after our ping
+            if message["type"] != "pong":
+                yield message
+        if now - pinged >= PING_EVERY:
+            pinged = now
+            await pubsub.ping()
+            unanswered = unanswered or now
+        # Counted from a ping, not from the last message: a worker busy starting up is not a silent Redis.
+        if unanswered is not None and now - unanswered > PING_GRACE:
+            raise ConnectionError("availability channel: no answer to ping")
 
 
 async def listen(ctx) -> None:
@@ -274,7 +315,7 @@ async def listen(ctx) -> None:
         pubsub = redis.pubsub()
         try:
             await pubsub.subscribe(_channel(keys))
-            async for message in pubsub.listen():
+            async for message in _messages(pubsub):
                 if message["type"] == "subscribe":
                     # Anything cached before this point may have missed a change.
                     cache.clear()
@@ -292,7 +333,7 @@ async def listen(ctx) -> None:
             cache.live = False
             cache.clear()
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await asyncio.wait_for(pubsub.aclose(), 1)
         await asyncio.sleep(1)
 
 
@@ -307,10 +348,16 @@ async def counts(ctx, hall_code: str, day: date) -> dict[tuple[str, str], tuple[
             return hit[1]
     else:
         # Not subscribed: one Redis GET tells whether another worker changed this hall-day.
-        version = await redis.get(_version_key(keys, hall_code, day))
-        hit = cache.data.get((hall_code, day))
-        if hit is not None and hit[0] == version:
-            return hit[1]
+        try:
+            version = await redis.get(_version_key(keys, hall_code, day))
+        except UNAVAILABLE:
+            # No way to know what other workers changed: the database answers, and nothing is cached.
+            generation = -1
+            version = None
+        else:
+            hit = cache.data.get((hall_code, day))
+            if hit is not None and hit[0] == version:
+                return hit[1]
     # The version is read before the rows: a change committing in between leaves a newer version behind.
     rows = await SlotCounter.filter(hall_code=hall_code, date=day).values_list("start", "channel", "quota", "booked")
     data = {(start, str(channel)): (quota, booked) for start, channel, quota, booked in rows}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -35,10 +36,14 @@ from models import (
 )
 from server.booking import availability
 from server.catalog.service import Catalog, HallInfo
+from server.core import db as db_core
 from server.core.crypto import PiiCipher
 from server.core.errors import AppError, Conflict, Forbidden, NotFound, Unprocessable
 from server.identity import validators as v
 from server.identity.service import id_hash as _id_hash
+from server.queue import service as queue_service
+
+log = logging.getLogger("dengji.booking")
 
 ACTIVE = (BookingStatus.PENDING, BookingStatus.CONFIRMED)
 STATUS_TEXT = {
@@ -432,6 +437,22 @@ async def _create_pg(db, *, p: _Prepared, catalog: Catalog, now: datetime, appli
         citizen_id = applicant.citizen_id
         person = (applicant.id_hash, applicant.name_enc, applicant.id_number_enc, applicant.mobile_enc)
     row = _row(p, applicant, choice, channel, staff_id, idem)
+    try:
+        return await _create_pg_once(db, row=row, p=p, catalog=catalog, now=now, person=person,
+                                     citizen_id=citizen_id, digest=digest)
+    except db_core.DEAD_CONNECTION:
+        # The server ended the connection (e.g. pg_terminate_backend) while the statement ran: it either
+        # committed as a whole or not at all. Its booking code tells which; if not, it runs once more.
+        found = await Booking.get_or_none(code=row["code"])
+        if found is not None:
+            return found, True
+        log.warning("booking statement lost its connection before committing; trying once more")
+        return await _create_pg_once(db, row=row, p=p, catalog=catalog, now=now, person=person,
+                                     citizen_id=citizen_id, digest=digest)
+
+
+async def _create_pg_once(db, *, row: dict, p: _Prepared, catalog: Catalog, now: datetime, person: tuple,
+                          citizen_id: int | None, digest: str | None) -> tuple[Booking, bool]:
     rules = catalog.rules
     replay = None
     # This is the hottest path of the service: asyncpg directly, as the ORM's wrapper cost as much CPU as
@@ -525,13 +546,24 @@ async def _cancel_in(conn, *, booking: Booking, now: datetime, delay: timedelta)
 
 
 async def cancel(*, ctx, catalog: Catalog, now: datetime, booking: Booking) -> Booking:
-    """Cancel until the cut-off; the place returns to the pool now or after the hall's delay."""
+    """Cancel until the cut-off; the place returns to the pool now or after the hall's delay.
+
+    Idempotent: cancelling a cancelled booking answers that booking (a retry after a lost response).
+    """
+    if booking.status == BookingStatus.CANCELLED:
+        return booking
     _check_cancellable(catalog, now, booking)
     delay = _release_delay(catalog, booking)
-    async with in_transaction() as conn:
-        await _cancel_in(conn, booking=booking, now=now, delay=delay)
-        if not delay:
-            await _return_place(conn, booking.counter_id)
+    try:
+        async with in_transaction() as conn:
+            await _cancel_in(conn, booking=booking, now=now, delay=delay)
+            if not delay:
+                await _return_place(conn, booking.counter_id)
+    except Conflict:
+        await booking.refresh_from_db()
+        if booking.status == BookingStatus.CANCELLED:
+            return booking  # a racing twin of this request cancelled it first
+        raise
     await availability.invalidate(ctx, booking.hall_code, booking.date)
     await _schedule_release(ctx, booking.id, delay)
     await booking.refresh_from_db()
@@ -541,9 +573,14 @@ async def cancel(*, ctx, catalog: Catalog, now: datetime, booking: Booking) -> B
 async def _schedule_release(ctx, booking_id: int, delay: timedelta) -> None:
     if delay:
         jobs = ctx["jobs"] if isinstance(ctx, dict) else ctx.jobs
-        # The periodic sweep releases it too, should this job be lost.
-        await jobs.enqueue("booking.slot.release", job_id=f"booking-release-{booking_id}",
-                           delay=delay.total_seconds(), booking_id=booking_id)
+        # The periodic sweep releases it too, should this job be lost (the cancel has committed: an
+        # unavailable queue must not fail it).
+        try:
+            await jobs.enqueue("booking.slot.release", job_id=f"booking-release-{booking_id}",
+                               delay=delay.total_seconds(), booking_id=booking_id)
+        except Exception as exc:
+            log.warning("release job of booking %s not queued (%s); the sweep releases it", booking_id,
+                        type(exc).__name__)
 
 
 async def reschedule(*, ctx, cipher: PiiCipher, catalog: Catalog, now: datetime, booking: Booking,
@@ -734,6 +771,8 @@ async def check_in(*, catalog: Catalog, now: datetime, booking: Booking) -> tupl
             raise Conflict("该预约状态已变化，请刷新后重试", code="NOT_CHECKABLE")
         queue_no = await _next_queue_no(booking.hall_code, booking.date, conn)
         await Booking.filter(id=booking.id).using_db(conn).update(queue_no=queue_no)
+        await queue_service.issue(conn, hall_code=booking.hall_code, day=booking.date, number=queue_no,
+                                  business_type=booking.business_type, now=now, booking_id=booking.id)
     await booking.refresh_from_db()
     return booking, False
 
@@ -762,8 +801,11 @@ async def walk_in(*, catalog: Catalog, now: datetime, hall: HallInfo, business_t
     await _ensure_queue(hall.code, today)
     async with in_transaction() as conn:
         queue_no = await _next_queue_no(hall.code, today, conn)
-        return await WalkIn.create(using_db=conn, hall_code=hall.code, date=today, business_type=bt.code,
+        walk = await WalkIn.create(using_db=conn, hall_code=hall.code, date=today, business_type=bt.code,
                                    channel_code=channel_code or bt.code, queue_no=queue_no, staff_id=staff_id)
+        await queue_service.issue(conn, hall_code=hall.code, day=today, number=queue_no, business_type=bt.code,
+                                  now=now, walk_in_id=walk.id)
+        return walk
 
 
 async def figures(*, hall_code: str, day: date) -> dict:
@@ -781,6 +823,39 @@ async def figures(*, hall_code: str, day: date) -> dict:
         "checked_in": by.get("checked_in", 0), "no_show": by.get("no_show", 0), "cancelled": cancelled,
         "declined": by.get("declined", 0), "expired": by.get("expired", 0), "walk_ins": walk_ins,
     }
+
+
+async def figures_by_day(*, hall_code: str | None, start: date, end: date) -> list[dict]:
+    """Daily figures from start to end (one hall, or every hall when hall_code is None), two grouped queries."""
+    qs = Booking.filter(date__gte=start, date__lte=end)
+    walks = WalkIn.filter(date__gte=start, date__lte=end)
+    if hall_code:
+        qs, walks = qs.filter(hall_code=hall_code), walks.filter(hall_code=hall_code)
+    # Counting a column of the (date, hall_code, status) index lets PostgreSQL answer from the index alone.
+    rows = await qs.annotate(n=Count("date")).group_by("date", "status").values_list("date", "status", "n")
+    walk_rows = await walks.annotate(n=Count("id")).group_by("date").values_list("date", "n")
+    by: dict[date, dict[str, int]] = {}
+    for day, status, n in rows:
+        by.setdefault(day, {})[str(status)] = n
+    walk_ins = dict(walk_rows)
+    out = []
+    for i in range((end - start).days + 1):
+        day = start + timedelta(days=i)
+        counts = by.get(day, {})
+        out.append({"date": day.isoformat(),
+                    "booked": sum(n for s, n in counts.items() if s not in ("cancelled", "declined")),
+                    "checked_in": counts.get("checked_in", 0), "no_show": counts.get("no_show", 0),
+                    "cancelled": counts.get("cancelled", 0), "walk_ins": walk_ins.get(day, 0)})
+    return out
+
+
+async def active_on(*, day: date, hall_codes: list[str] | None = None) -> dict[str, int]:
+    """Bookings still to be served on a day, per hall: what closing that day would touch."""
+    qs = Booking.filter(date=day, status__in=ACTIVE)
+    if hall_codes:
+        qs = qs.filter(hall_code__in=hall_codes)
+    rows = await qs.annotate(n=Count("id")).group_by("hall_code").values_list("hall_code", "n")
+    return dict(rows)
 
 
 # --------------------------------------------------------------------------- sweeps

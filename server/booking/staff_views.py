@@ -19,8 +19,7 @@ from server.booking.schemas import (
     StaffBookingQuery,
     WalkInCreate,
 )
-from server.core.auth import require_staff
-from server.core.errors import Forbidden
+from server.core.auth import hall_scope, require_staff
 from server.core.validation import parse_body, parse_query
 from server.staff.audit import record_read
 
@@ -29,16 +28,7 @@ bp = Blueprint("booking_staff", url_prefix="/api/staff")
 
 def _scope(request: Request, hall_code: str | None) -> str | None:
     """Keep staff bound to a hall (hall_staff always are) inside it."""
-    principal = request.ctx.principal
-    if principal.role == "admin":
-        return hall_code
-    if principal.hall_code:
-        if hall_code and hall_code != principal.hall_code:
-            raise Forbidden("只能处理本大厅的业务", code="HALL_FORBIDDEN")
-        return principal.hall_code
-    if principal.role == "hall_staff":
-        raise Forbidden("账号未绑定大厅，请联系管理员", code="HALL_FORBIDDEN")
-    return hall_code
+    return hall_scope(request.ctx.principal, hall_code)
 
 
 async def _audited(request: Request, bookings: list, catalog) -> list[dict]:
@@ -58,6 +48,7 @@ async def _hall(request: Request, ref: str):
 async def hotline_create(request: Request):
     """Book on a caller's behalf from the hotline share (电话预约)."""
     body = parse_body(request, HotlineBookingCreate)
+    await _hall(request, body.hall)
     booking, created = await flows.book_by_hotline(request.app, staff_id=request.ctx.principal.id, body=body,
                                                    idempotency_key=request.headers.get("idempotency-key"))
     catalog, _ = await flows.context(request.app)
@@ -116,6 +107,7 @@ async def decline(request: Request, booking_id: int):
 async def staff_cancel(request: Request, booking_id: int):
     """Cancel a booking on a caller's behalf (same cut-off as online)."""
     booking = await service.get_or_raise(booking_id=booking_id)
+    _scope(request, booking.hall_code)
     catalog, now = await flows.context(request.app)
     booking = await service.cancel(ctx=request.app.ctx, catalog=catalog, now=now, booking=booking)
     return json((await _audited(request, [booking], catalog))[0])

@@ -43,8 +43,9 @@ async def stop_listening(app, _loop=None) -> None:
         task = getattr(app.ctx, name, None)
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Bounded: a stop never waits on a task that is slow to notice its cancellation.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, 2)
 
 
 @citizen_bp.get("/halls/<hall_ref>/slots")

@@ -12,7 +12,7 @@ from server.core.errors import Conflict, NotFound, Unprocessable
 
 async def update_hall(app, *, code: str, **changes) -> Hall:
     """Change a hall's booking settings (review mode, quotas, release delay)."""
-    hall = await Hall.get_or_none(code=code)
+    hall = await Hall.get_or_none(code=code) if len(code) <= 32 else None
     if hall is None:
         raise NotFound("大厅不存在", code="HALL_NOT_FOUND")
     for key, value in changes.items():

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from config.seed_schema import BookingRules
 from models import BusinessType, CalendarDay, CenterSetting, DayKind, Hall
 from server.core.errors import NotFound
+from server.core.redis import UNAVAILABLE, Outbox, after_commit
 
 Period = tuple[time, time]
 
@@ -201,7 +202,14 @@ async def get(app) -> Catalog:
 
 async def _refresh(app, state: dict) -> Catalog:
     now = _time.monotonic()
-    version = await app.ctx.redis.get(app.ctx.keys("catalog", "version"))
+    try:
+        version = await app.ctx.redis.get(app.ctx.keys("catalog", "version"))
+    except UNAVAILABLE:
+        # Without Redis no worker can announce an edit: keep serving the snapshot this worker has.
+        if state["catalog"] is not None:
+            state["checked"] = now
+            return state["catalog"]
+        version = None
     if state["catalog"] is None or version != state["version"]:
         state["catalog"] = await load()
         state["version"] = version
@@ -211,8 +219,10 @@ async def _refresh(app, state: dict) -> Catalog:
 
 async def changed(app) -> None:
     """Mark the catalog as changed so every worker reloads it (this one at once)."""
-    await app.ctx.redis.incr(app.ctx.keys("catalog", "version"))
     app.ctx.__dict__.pop("_catalog", None)
+    # The edit has committed: when Redis is away the announcement waits in the outbox.
+    outbox = app.ctx.__dict__.setdefault("_catalog_outbox", Outbox())
+    await after_commit(outbox, "catalog version", lambda: app.ctx.redis.incr(app.ctx.keys("catalog", "version")))
 
 
 def hall_read(hall: HallInfo, catalog: Catalog) -> dict:

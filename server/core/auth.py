@@ -4,7 +4,10 @@ Redis stores only a hash of each token, so a copy of Redis does not hold usable 
 
 Each worker also remembers citizen sessions it has seen for up to a minute (never past their expiry), so a
 citizen polling slots and booking costs no Redis read per request. Citizen sessions are never revoked
-before they expire (there is no citizen logout); staff sessions can be, so they are always read from Redis.
+before they expire (there is no citizen logout); staff sessions can be, so they are always read from Redis,
+and on every request the staff account itself is read again: a deactivated account, or one whose role or hall
+changed or whose sessions were revoked (its `session_version` moved), gets the change on its next request.
+Every staff write that succeeds leaves an audit row (who, what, which object, request id).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class Principal:
     role: str | None = None
     hall_code: str | None = None
     openid: str | None = None
+    version: int | None = None  # staff: the account's session_version at login
 
 
 LOCAL_TTL_SECONDS = 60.0
@@ -120,11 +124,45 @@ def require_citizen(handler):
         request.ctx.principal = principal
         return await handler(request, *args, **kwargs)
 
+    wrapper.dengji_auth = ("citizen", ())  # read by the API document (server/core/openapi.py)
     return wrapper
 
 
+class SessionRevoked(Unauthorized):
+    code, message = "STAFF_SESSION_REVOKED", "登录已失效（账号已停用、权限已变更或已被注销），请重新登录"
+
+
+async def current_staff(principal: Principal) -> Principal:
+    """The staff principal as the account stands now (role and hall from the database), or SessionRevoked."""
+    from models import StaffUser
+
+    user = await StaffUser.get_or_none(id=principal.id)
+    if user is None or not user.active or user.session_version != (principal.version or 1):
+        raise SessionRevoked()
+    return Principal("staff", user.id, role=user.role.value, hall_code=user.hall_code, version=user.session_version)
+
+
+def hall_scope(principal: Principal, hall_code: str | None) -> str | None:
+    """The hall a staff member may act on: admins any; an account bound to a hall only that one (hall staff
+    must be bound); others (reviewers, hotline, publishers without a hall) any. Raise Forbidden otherwise."""
+    if principal.role == "admin":
+        return hall_code
+    if principal.hall_code:
+        if hall_code and hall_code != principal.hall_code:
+            raise Forbidden("只能处理本大厅的业务", code="HALL_FORBIDDEN")
+        return principal.hall_code
+    if principal.role == "hall_staff":
+        raise Forbidden("账号未绑定大厅，请联系管理员", code="HALL_FORBIDDEN")
+    return hall_code
+
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 def require_staff(*roles: str):
-    """Allow only staff, and when roles are given only those roles (admin always passes)."""
+    """Allow only staff, and when roles are given only those roles (admin always passes).
+
+    The account is re-read on every request; every successful write is audited."""
 
     def decorate(handler):
         @wraps(handler)
@@ -134,11 +172,18 @@ def require_staff(*roles: str):
                 raise Unauthorized("请先登录工作人员账号")
             if principal.kind != "staff":
                 raise Forbidden("该接口仅供工作人员使用")
+            principal = await current_staff(principal)
             if roles and principal.role not in roles and principal.role != "admin":
                 raise Forbidden("当前账号角色无权执行此操作")
             request.ctx.principal = principal
-            return await handler(request, *args, **kwargs)
+            response = await handler(request, *args, **kwargs)
+            if request.method in WRITE_METHODS and response.status < 400:
+                from server.staff.audit import record_write
 
+                await record_write(request, target_id=next(iter(kwargs.values()), None))
+            return response
+
+        wrapper.dengji_auth = ("staff", roles)  # read by the API document (server/core/openapi.py)
         return wrapper
 
     return decorate

@@ -10,6 +10,7 @@ from sanic import Request
 from sanic.exceptions import SanicException
 from sanic.response import JSONResponse, json
 from tortoise.exceptions import DoesNotExist, IntegrityError
+from tortoise.exceptions import ValidationError as FieldValidationError
 
 log = logging.getLogger("dengji.errors")
 
@@ -121,17 +122,53 @@ def validation_details(exc: ValidationError) -> list[dict[str, str]]:
     return out
 
 
+# Text PostgreSQL cannot store (a NUL character, say) where the request's own checks did not catch it.
+_BAD_TEXT_ERRORS = ("CharacterNotInRepertoireError", "UntranslatableCharacterError")
+
+
+def _is_bad_text(exc: BaseException) -> bool:
+    return _in_chain(exc, lambda e: type(e).__name__ in _BAD_TEXT_ERRORS)
+
+
 def _is_out_of_range(exc: BaseException) -> bool:
     """Tell whether a database error comes from a value outside the column's range (e.g. a huge id)."""
+    return _in_chain(exc, lambda e: isinstance(e, OverflowError) or type(e).__name__ == "NumericValueOutOfRangeError")
+
+
+def _in_chain(exc: BaseException, test) -> bool:
     seen: BaseException | None = exc
     for _ in range(5):
         if seen is None:
             return False
-        if isinstance(seen, OverflowError) or type(seen).__name__ == "NumericValueOutOfRangeError":
+        if test(seen):
             return True
         nested = [a for a in getattr(seen, "args", ()) if isinstance(a, BaseException)]
         seen = seen.__cause__ or seen.__context__ or (nested[0] if nested else None)
     return False
+
+
+def outage(exc: BaseException) -> str | None:
+    """Name the backing server an exception says is unavailable ("redis" or "database"), else None."""
+    from server.core import db, redis
+
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        module = type(seen).__module__
+        if module.startswith("redis") and isinstance(seen, redis.UNAVAILABLE):
+            return "redis"
+        # Builtin socket errors and timeouts come from asyncpg here (WeChat's client raises its own types).
+        if isinstance(seen, db.UNAVAILABLE) and module.split(".")[0] in ("asyncpg", "tortoise", "builtins"):
+            return "database"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+_OUTAGE_MESSAGES = {
+    "redis": "缓存服务暂时不可用，请稍后重试",
+    "database": "数据库暂时不可用，请稍后重试",
+}
 
 
 def handle_exception(request: Request, exc: BaseException) -> JSONResponse:
@@ -146,15 +183,28 @@ def handle_exception(request: Request, exc: BaseException) -> JSONResponse:
     if isinstance(exc, DoesNotExist) or _is_out_of_range(exc):
         # An id too large for the column cannot name an existing record.
         return error_body("NOT_FOUND", "未找到相关记录", status=404)
+    if isinstance(exc, FieldValidationError) or _is_bad_text(exc):
+        # A value no column could hold (e.g. a 41-character receipt number in a path) names no record; routes
+        # validate their parameters first, this is the net under them.
+        return error_body("VALIDATION_ERROR", "提交的数据不符合要求", status=422)
     if isinstance(exc, IntegrityError):
         log.warning("integrity error on %s %s: %s", request.method, request.path, type(exc).__name__)
         return error_body("CONFLICT", "与现有数据冲突，请刷新后重试", status=409)
+    if (down := outage(exc)) is not None:
+        # A server we depend on is away: say so plainly (503), never a bare 500.
+        log.warning("%s unavailable on %s %s: %s", down, request.method, request.path, type(exc).__name__)
+        response = error_body("SERVICE_UNAVAILABLE", _OUTAGE_MESSAGES[down], {"unavailable": down}, 503)
+        response.headers["retry-after"] = "2"
+        return response
     if isinstance(exc, SanicException):
         status = getattr(exc, "status_code", 500) or 500
         if status < 500 or status == 503:
             code, message = _SANIC_CODES.get(status, ("BAD_REQUEST", "请求有误"))
-            return error_body(code, message, status=status)
-    request_id = getattr(getattr(request, "ctx", None), "request_id", "-")
+            response = error_body(code, message, status=status)
+            # e.g. the Allow header of a 405, which the standard asks for
+            response.headers.update({k: v for k, v in (getattr(exc, "headers", None) or {}).items()})
+            return response
+    request_id = getattr(request, "request_id", "-")
     log.error("unhandled error request_id=%s %s %s", request_id, request.method, request.path,
               exc_info=exc)
     return error_body("INTERNAL_ERROR", "系统繁忙，请稍后再试", status=500)

@@ -149,27 +149,50 @@ class InlineQueue:
 
 
 class ArqQueue:
-    """Enqueues onto arq's Redis queue; `dengji worker` runs them."""
+    """Enqueues onto arq's Redis queue; `dengji worker` runs them.
 
-    def __init__(self, pool, queue_name: str) -> None:
+    Jobs are enqueued after the write they follow has committed, so an unavailable Redis must not fail the
+    request: the job waits in this worker's outbox and is enqueued when Redis is back (its job id keeps a
+    late duplicate out).
+    """
+
+    def __init__(self, pool, queue_name: str, timeout: float = 1.0) -> None:
+        from server.core.redis import Outbox
+
         self.pool = pool
         self.queue_name = queue_name
+        self.timeout = timeout
+        self.outbox = Outbox()
 
     async def enqueue(self, name: str, *, job_id: str | None = None, delay: float = 0,
                       defer_until: datetime | None = None, **kwargs) -> bool:
+        from server.core.redis import after_commit
+
         if name not in REGISTRY:
             raise KeyError(f"unknown job {name}")
-        job = await self.pool.enqueue_job(
-            name, _job_id=job_id, _queue_name=self.queue_name,
-            _defer_by=timedelta(seconds=delay) if delay else None, _defer_until=defer_until, **kwargs,
-        )
-        return job is not None
+        if delay and defer_until is None:
+            defer_until = datetime.now().astimezone() + timedelta(seconds=delay)  # a late retry keeps the time
+        result = []
+
+        async def send() -> None:
+            job = await asyncio.wait_for(self.pool.enqueue_job(
+                name, _job_id=job_id, _queue_name=self.queue_name, _defer_until=defer_until, **kwargs,
+            ), self.timeout)
+            result.append(job is not None)
+
+        if not await after_commit(self.outbox, f"job {name} {job_id or ''}", send):
+            return True
+        return result[0]
 
     async def drain(self, timeout: float = 30) -> None:
         return None
 
     async def close(self) -> None:
-        await self.pool.aclose()
+        self.outbox.cancel()
+        try:
+            await asyncio.wait_for(self.pool.aclose(), 1)
+        except Exception:  # a stop never waits on an unavailable Redis
+            log.warning("job queue connection not closed cleanly")
 
 
 async def create_queue(settings, ctx: dict):
@@ -178,6 +201,10 @@ async def create_queue(settings, ctx: dict):
         from arq import create_pool
         from arq.connections import RedisSettings
 
-        pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
-        return ArqQueue(pool, settings.redis_prefix + "arq:queue")
+        # No retries at start-up (the command checked Redis already); connecting gives up in time.
+        redis_settings = RedisSettings.from_dsn(settings.redis_url)
+        redis_settings.conn_retries = 0
+        redis_settings.conn_timeout = max(1, round(settings.redis_timeout_seconds))
+        pool = await create_pool(redis_settings)
+        return ArqQueue(pool, settings.redis_prefix + "arq:queue", timeout=max(1.0, settings.redis_timeout_seconds))
     return InlineQueue(ctx)

@@ -2,17 +2,94 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import logging
+import time
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.settings import Settings
+
+log = logging.getLogger("dengji.redis")
+
+# What a Redis outage looks like to a caller: the server is gone, paused or unreachable.
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError, OSError)
+
+
+class Breaker:
+    """Fails Redis calls at once for a moment after one timed out or lost its connection.
+
+    Every call already has a timeout; without this, a request making several calls while Redis is paused
+    would wait for each in turn and miss WeChat's 5-second reply window.
+    """
+
+    def __init__(self, pause: float, deadline: float) -> None:
+        self.pause = pause
+        self.deadline = deadline  # a whole call, waiting for a pooled connection included
+        self.open_until = 0.0
+
+    def check(self) -> None:
+        if self.open_until and time.monotonic() < self.open_until:
+            raise RedisConnectionError("Redis unavailable (recent failure)")
+
+    def trip(self) -> None:
+        self.open_until = time.monotonic() + self.pause
+
+    def reset(self) -> None:
+        self.open_until = 0.0
+
+
+async def _guarded(breaker: Breaker, call):
+    breaker.check()
+    try:
+        # redis-py 5 connects new pooled connections while holding the pool's lock, so behind a paused
+        # server calls queue there one socket timeout after another: bound the whole call, not each read.
+        async with asyncio.timeout(breaker.deadline):
+            result = await call()
+    except TimeoutError:
+        breaker.trip()
+        raise RedisTimeoutError("Redis call timed out") from None
+    except UNAVAILABLE:
+        breaker.trip()
+        raise
+    breaker.reset()
+    return result
+
+
+class GuardedPipeline(Pipeline):
+    breaker: Breaker
+
+    async def execute(self, raise_on_error: bool = True):
+        return await _guarded(self.breaker, lambda: super(GuardedPipeline, self).execute(raise_on_error))
+
+
+class GuardedRedis(aioredis.Redis):
+    """redis.asyncio with a per-call timeout (from the URL's settings) and a `Breaker`."""
+
+    breaker: Breaker
+
+    async def execute_command(self, *args, **options):
+        return await _guarded(self.breaker, lambda: super(GuardedRedis, self).execute_command(*args, **options))
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
+        pipe = GuardedPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+        pipe.breaker = self.breaker
+        return pipe
 
 
 def create_redis(settings: Settings) -> aioredis.Redis:
     """Open the shared Redis client (pooled); embedded mode keeps data in this process only."""
     if settings.redis_url:
-        return aioredis.from_url(settings.redis_url, decode_responses=True, health_check_interval=30)
+        timeout = settings.redis_timeout_seconds
+        client = GuardedRedis.from_url(settings.redis_url, decode_responses=True, health_check_interval=30,
+                                       socket_timeout=timeout, socket_connect_timeout=timeout)
+        client.breaker = Breaker(pause=1.0, deadline=2 * timeout)
+        return client
     import fakeredis
 
     # One server per process so every client in this worker sees the same data.
@@ -94,3 +171,58 @@ async def write(redis, ops: list[Write]) -> None:
         apply(pipe, ops)
         await pipe.execute()
 
+
+
+# ───────────────────────── writes that must not fail a committed request ─────────────────────────
+
+
+class Outbox:
+    """Redis writes owed after a database commit, kept in memory and retried while Redis is away.
+
+    A request whose write committed answers success even when Redis is down; what it owes Redis
+    (availability versions, catalog version) goes out when Redis is back.
+    """
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, object]] = []
+        self.task: asyncio.Task | None = None
+
+    def add(self, what: str, send) -> None:
+        self.items.append((what, send))
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._retry())
+
+    async def _retry(self) -> None:
+        delay = 0.5
+        while self.items:
+            await asyncio.sleep(delay)
+            waiting, self.items = self.items, []
+            for what, send in waiting:
+                try:
+                    await send()
+                    log.info("redis write sent after outage: %s", what)
+                except UNAVAILABLE + (RedisError,):
+                    self.items.append((what, send))
+            delay = min(5.0, delay * 2)
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+
+
+async def after_commit(outbox: Outbox, what: str, send) -> bool:
+    """Run `send()` (a coroutine function writing Redis) now, or queue it when Redis is unavailable.
+
+    Returns True when sent now. Never raises for an outage: the database write it follows has committed.
+    While earlier writes still wait in the outbox, Redis is taken as away and this one joins them at once.
+    """
+    if outbox.items:
+        outbox.add(what, send)
+        return False
+    try:
+        await send()
+        return True
+    except UNAVAILABLE + (RedisError,) as exc:
+        log.warning("redis unavailable after commit (%s): %s queued", type(exc).__name__, what)
+        outbox.add(what, send)
+        return False

@@ -7,7 +7,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 from sanic import Request
 
-from server.core.errors import BadRequest
+from server.core.errors import BadRequest, Unprocessable
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -18,6 +18,8 @@ def parse_body(request: Request, schema: type[M]) -> M:
         data = request.json
     except Exception as exc:  # Sanic raises BadRequest on malformed JSON
         raise BadRequest("请求体不是有效的 JSON", code="INVALID_JSON") from exc
+    if b"\\u0000" in request.body:  # JSON's only way to carry a NUL, which no text column can store
+        raise Unprocessable("内容含有不允许的控制字符", code="INVALID_CHARACTER")
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -27,4 +29,7 @@ def parse_body(request: Request, schema: type[M]) -> M:
 
 def parse_query(request: Request, schema: type[M]) -> M:
     """Validate query arguments (first value of each) against a schema."""
-    return schema.model_validate({k: v[0] for k, v in request.args.items()})
+    args = {k: v[0] for k, v in request.args.items()}
+    if any("\x00" in k or "\x00" in v for k, v in args.items()):
+        raise Unprocessable("参数含有不允许的控制字符", code="INVALID_CHARACTER")
+    return schema.model_validate(args)

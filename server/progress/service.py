@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time as _time
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ class Rules:
     failures_per_ip: int
     failures_per_user: int
     templates: dict
+    failures_per_receipt: int = 10
+    receipt_window_seconds: int = 900
 
     def stage(self, code: str) -> StageInfo:
         info = self.stages.get(code)
@@ -103,7 +106,9 @@ def load_rules(seed_dir: str) -> Rules:
                  delivery_methods=dict(raw.get("delivery_methods") or {}),
                  window_seconds=int(limits.get("window_seconds", 3600)),
                  failures_per_ip=int(limits.get("failures_per_ip", 10)),
-                 failures_per_user=int(limits.get("failures_per_user", 10)), templates=templates or {})
+                 failures_per_user=int(limits.get("failures_per_user", 10)), templates=templates or {},
+                 failures_per_receipt=int(limits.get("failures_per_receipt", 10)),
+                 receipt_window_seconds=int(limits.get("receipt_window_seconds", 900)))
 
 
 def rules_for(settings) -> Rules:
@@ -560,6 +565,7 @@ def case_read(case: Case, *, applicants: list[CaseApplicant], history: list[Case
 
 
 _HISTORY_ORDER = ("occurred_at", "seq", "id")
+_RECEIPT = re.compile(s.RECEIPT_PATTERN)
 
 
 async def _parts(case: Case) -> tuple[list[CaseApplicant], list[CaseStageEntry]]:
@@ -574,8 +580,15 @@ async def read(case: Case, *, cipher, catalog, rules, now=None, masked=True) -> 
                      now=now, masked=masked)
 
 
+def _receipt_or_none(receipt_no: str) -> str | None:
+    """A receipt number from a path, normalised, or None when it cannot be one."""
+    value = s.normalize_receipt_no(receipt_no)
+    return value if _RECEIPT.fullmatch(value) else None
+
+
 async def get_or_raise(*, receipt_no: str) -> Case:
-    case = await Case.get_or_none(receipt_no=s.normalize_receipt_no(receipt_no))
+    receipt_no = _receipt_or_none(receipt_no)
+    case = await Case.get_or_none(receipt_no=receipt_no) if receipt_no else None
     if case is None:
         raise NotFound("办件不存在", code="CASE_NOT_FOUND")
     return case
@@ -592,15 +605,57 @@ class LookupLimited(TooManyRequests):
 _LOOKUP_MISS = "未查到办件，请核对受理编号和身份证号后 6 位"
 
 
+class ReceiptLookupLimited(LookupLimited):
+    message = "该受理编号近期查询失败次数过多，请 15 分钟后再试；申请人本人可在小程序“我的办件”中随时查看"
+
+
+# Check every counter, then count this try against all of them, in one atomic step: parallel tries each
+# take their own place, so no more than the limit ever reach the query, and a refused try counts nowhere
+# (a locked-out address cannot keep raising a receipt number's count).
+# KEYS: counters; ARGV: limit, window for each. Returns 0 (counted) or the index of the full counter.
+_RESERVE = """
+for i, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[2 * i - 1]) then return i end
+end
+for i, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[2 * i]) end
+end
+return 0
+"""
+
+
+async def _own_case(user_id: int | None, receipt_no: str) -> bool:
+    """Whether a logged-in, real-name-bound citizen is an applicant of the case (their own key to it)."""
+    if user_id is None:
+        return False
+    citizen = await Citizen.get_or_none(id=user_id)
+    return bool(citizen and citizen.id_hash and await CaseApplicant.exists(case__receipt_no=receipt_no,
+                                                                           id_hash=citizen.id_hash))
+
+
 async def lookup(*, redis, keys, cipher: PiiCipher, catalog: Catalog, rules: Rules, receipt_no: str,
                  id_last6: str, ip: str, user_id: int | None = None, now: datetime | None = None) -> dict:
-    """Find a case by receipt number + the last 6 ID characters; failed tries are counted per IP and user."""
-    counters = [(keys("progress", "lookup-fail", "ip", ip), rules.failures_per_ip)]
+    """Find a case by receipt number + the last 6 ID characters.
+
+    Every try is counted before the query, per address, per logged-in citizen and per receipt number, and
+    refunded when it finds the case, so the counts hold failures only. The receipt count (a short window)
+    stops guessing one case's ID tail from many addresses; the price is that strangers' wrong guesses can
+    hold that number's lookup for up to its window (15 minutes, not an hour) — never the applicant's own view
+    of it: a bound citizen who is an applicant passes a full receipt count, and "my cases" has no limit.
+    """
+    counters = [(keys("progress", "lookup-fail", "ip", ip), rules.failures_per_ip, rules.window_seconds)]
     if user_id is not None:
-        counters.append((keys("progress", "lookup-fail", "user", user_id), rules.failures_per_user))
-    values = await redis.mget([k for k, _ in counters])
-    if any(int(val or 0) >= limit for val, (_, limit) in zip(values, counters, strict=True)):
-        raise LookupLimited()
+        counters.append((keys("progress", "lookup-fail", "user", user_id), rules.failures_per_user,
+                         rules.window_seconds))
+    receipt_key = keys("progress", "lookup-fail", "receipt", receipt_no)
+    counters.append((receipt_key, rules.failures_per_receipt, rules.receipt_window_seconds))
+    script = redis.register_script(_RESERVE)
+    full = await script(keys=[k for k, _, _ in counters], args=[v for _, lim, win in counters for v in (lim, win)])
+    if full and counters[full - 1][0] == receipt_key and await _own_case(user_id, receipt_no):
+        counters.pop()  # the applicant's own case: look it up, counted against the caller only
+        full = await script(keys=[k for k, _, _ in counters], args=[v for _, lim, win in counters for v in (lim, win)])
+    if full:
+        raise ReceiptLookupLimited() if counters[full - 1][0] == receipt_key else LookupLimited()
     # The applicants come with their case in one join, and the history is read at the same time: one round
     # trip's latency instead of three (a wasted history read on a miss is the price, and misses are limited).
     applicants, history = await asyncio.gather(
@@ -608,13 +663,12 @@ async def lookup(*, redis, keys, cipher: PiiCipher, catalog: Catalog, rules: Rul
         CaseStageEntry.filter(case__receipt_no=receipt_no).order_by(*_HISTORY_ORDER))
     digest = cipher.digest(id_last6, purpose="id6")
     if not any(hmac.compare_digest(a.id_last6_hash, digest) for a in applicants):
-        async with redis.pipeline(transaction=True) as pipe:
-            for key, _ in counters:
-                pipe.incr(key)
-                pipe.expire(key, rules.window_seconds, nx=True)
-            await pipe.execute()
         # The same answer whether the number exists or the ID does not match: no enumeration.
         raise NotFound(_LOOKUP_MISS, code="CASE_NOT_FOUND")
+    async with redis.pipeline(transaction=False) as pipe:
+        for key, _, _ in counters:
+            pipe.decr(key)  # found: this try was no failure
+        await pipe.execute()
     return case_read(applicants[0].case, applicants=applicants, history=history, cipher=cipher, catalog=catalog,
                      rules=rules, now=now)
 
@@ -645,7 +699,8 @@ async def get_all_for_citizen(*, citizen_id: int, cipher, catalog, rules, now=No
 
 
 async def _case_of_citizen(citizen: Citizen, receipt_no: str) -> Case:
-    case = await Case.get_or_none(receipt_no=s.normalize_receipt_no(receipt_no))
+    receipt_no = _receipt_or_none(receipt_no)
+    case = await Case.get_or_none(receipt_no=receipt_no) if receipt_no else None
     if case is None or not await CaseApplicant.exists(case_id=case.id, id_hash=citizen.id_hash):
         raise NotFound("办件不存在或不是您本人的办件", code="CASE_NOT_FOUND")
     return case
@@ -754,7 +809,12 @@ async def overdue(*, catalog: Catalog, rules: Rules, hall: str | None = None, bu
         qs = qs.filter(business_type=business_type)
     groups = await qs.annotate(count=Count("id")).group_by("hall", "business_type").values(
         "hall", "business_type", "count")
-    items = await qs.order_by("promised_date", "id").limit(limit)
+    # The most overdue first, read stage by stage along the (stage, promised_date, …) index and merged: one
+    # ordered scan of promised_date would walk past every finished case with an old promised date first.
+    items = []
+    for stage_code in rules.unfinished:
+        items += await qs.filter(stage=stage_code).order_by("promised_date", "id").limit(limit)
+    items = sorted(items, key=lambda c: (c.promised_date, c.id))[:limit]
     day = today(catalog, now)
 
     def bt_name(code):

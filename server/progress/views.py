@@ -4,7 +4,7 @@ from sanic import Blueprint, Request
 from sanic.response import json
 
 from server.catalog import service as catalog_service
-from server.core.auth import current_principal, require_citizen, require_staff
+from server.core.auth import current_principal, hall_scope, require_citizen, require_staff
 from server.core.validation import parse_body, parse_query
 from server.progress import flows, service
 from server.progress.schemas import LookupQuery, OverdueQuery
@@ -29,10 +29,12 @@ async def ingest_events(request: Request):
                 ensure_ascii=False)
 
 
-@bp.route("/progress/lookup", methods=["GET", "POST"])
+@bp.post("/progress/lookup")
 async def lookup(request: Request):
-    """Look a case up by receipt number and the last 6 characters of an applicant's ID number."""
-    query = parse_query(request, LookupQuery) if request.method == "GET" else parse_body(request, LookupQuery)
+    """Look a case up by receipt number and the last 6 characters of an applicant's ID number.
+
+    POST only: in a query string the ID tail would land in proxies' logs."""
+    query = parse_body(request, LookupQuery)
     principal = await current_principal(request)
     user_id = principal.id if principal and principal.kind == "citizen" else None
     return json(await service.lookup(redis=request.app.ctx.redis, keys=request.app.ctx.keys, **await _deps(request),
@@ -75,8 +77,7 @@ async def unsubscribe(request: Request, receipt_no: str):
 async def overdue(request: Request):
     """Count overdue cases per hall and business type (hall staff see their own hall)."""
     query = parse_query(request, OverdueQuery)
-    p = request.ctx.principal
-    hall = p.hall_code if p.role == "hall_staff" and p.hall_code else query.hall
+    hall = hall_scope(request.ctx.principal, query.hall)
     deps = await _deps(request)
     return json(await service.overdue(catalog=deps["catalog"], rules=deps["rules"], hall=hall,
                                       business_type=query.business_type, limit=query.limit), ensure_ascii=False)
@@ -87,6 +88,7 @@ async def overdue(request: Request):
 async def staff_case(request: Request, receipt_no: str):
     """Show a case with applicant names to staff; the read is audited."""
     case = await service.get_or_raise(receipt_no=receipt_no)
+    hall_scope(request.ctx.principal, case.hall)
     data = await service.read(case, **await _deps(request), masked=False)
     await record_read(request, target_type="case", target_ids=[case.receipt_no], fields=["applicants.name"])
     return json(data, ensure_ascii=False)

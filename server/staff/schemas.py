@@ -23,3 +23,22 @@ class StaffCreate(BaseModel):
 class AuditQuery(BaseModel):
     limit: int = Field(default=100, ge=1, le=1000)
     target_type: str | None = Field(default=None, max_length=32)
+
+
+class StaffUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    display_name: str | None = Field(default=None, min_length=1, max_length=64)
+    role: StaffRole | None = None
+    hall_code: str | None = Field(default=None, max_length=32)
+    active: bool | None = None
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=8, max_length=256)
+
+
+class PasswordReset(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    new_password: str = Field(min_length=8, max_length=256)

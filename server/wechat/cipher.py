@@ -40,8 +40,9 @@ class MessageCipher:
     def signature(self, timestamp: str, nonce: str, encrypt: str) -> str:
         return hashlib.sha1("".join(sorted((self._token, timestamp, nonce, encrypt))).encode()).hexdigest()
 
-    def decrypt(self, body: bytes | str, msg_signature: str, timestamp: str, nonce: str) -> str:
-        """Check the signature of an encrypted push and return the message XML inside it."""
+    def decrypt(self, body: bytes | str, msg_signature: str, timestamp: str, nonce: str) -> str | bytes:
+        """Check the signature of an encrypted push and return the message XML inside it (bytes when it is not
+        UTF-8: it decrypted correctly, so it is a bad message for the parser to refuse, not a bad ciphertext)."""
         encrypt = _envelope(body)
         if not hmac.compare_digest(self.signature(timestamp, nonce, encrypt).encode(), msg_signature.encode()):
             raise BadSignature()
@@ -62,8 +63,8 @@ class MessageCipher:
             raise BadCiphertext()
         try:
             return content[4:4 + size].decode()
-        except UnicodeDecodeError as exc:
-            raise BadCiphertext() from exc
+        except UnicodeDecodeError:
+            return content[4:4 + size]
 
     def encrypt(self, xml: str, nonce: str, timestamp: str) -> str:
         """Wrap a reply's XML in the encrypted envelope WeChat expects."""

@@ -12,6 +12,10 @@ A plain question to the bot has no side effect but those Redis writes, so it nee
 `commit` stores its reply and applies its writes in one Lua script, only if no other delivery stored a
 reply first (which it returns instead). Such a message costs one round trip; concurrent duplicates both
 compute the same answer and exactly one of them commits it.
+
+Replays: a push's signature covers (timestamp, nonce), and a pair is accepted once within the replay
+window. The pair is recorded (SET NX) in the same round trip as the claim or the commit, so refusing
+replays costs no extra round trip; a replay is refused before its writes apply.
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ PENDING = "\x00pending"
 REPLY_TTL_SECONDS = 300
 # While the first delivery works, a retry polls for its reply at most this long.
 WAIT_SECONDS = 4.5
+# Timestamps are accepted 300 s either side of now: a used pair is remembered past both edges.
+NONCE_TTL_SECONDS = 660
+
+
+class Replayed(Exception):
+    """This (timestamp, nonce) pair was used before: the push is a replay."""
 
 
 def key_parts(message: BaseMessage) -> tuple[str, ...]:
@@ -40,14 +50,31 @@ def key_parts(message: BaseMessage) -> tuple[str, ...]:
     return ("msg", message.source, str(raw.get("CreateTime", "")), str(raw.get("MsgType", "")))
 
 
+async def _claim(redis, key: str, ttl: int, nonce_key: str | None) -> bool:
+    """SET NX the claim; with a nonce key, record the pair in the same round trip (Replayed if it was used)."""
+    if nonce_key is None:
+        return bool(await redis.set(key, PENDING, nx=True, ex=ttl))
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.set(nonce_key, 1, nx=True, ex=NONCE_TTL_SECONDS)
+        pipe.set(key, PENDING, nx=True, ex=ttl)
+        fresh, claimed = await pipe.execute()
+    if not fresh:
+        if claimed:
+            await redis.delete(key)
+        raise Replayed()
+    return bool(claimed)
+
+
 async def once(redis, key: str, produce: Callable[[], Awaitable[str]], *,
-               ttl: int = REPLY_TTL_SECONDS, wait: float = WAIT_SECONDS) -> str | None:
+               ttl: int = REPLY_TTL_SECONDS, wait: float = WAIT_SECONDS, nonce_key: str | None = None) -> str | None:
     """Run produce() once per key and return its result to every caller; None if a retry gave up waiting."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     delay = 0.005
     while True:
-        if await redis.set(key, PENDING, nx=True, ex=ttl):
+        claimed = await _claim(redis, key, ttl, nonce_key)
+        nonce_key = None  # recorded: polling again is not a replay
+        if claimed:
             batch, token = open_batch()
             try:
                 value = await produce()
@@ -73,11 +100,15 @@ async def once(redis, key: str, produce: Callable[[], Awaitable[str]], *,
         delay = min(delay * 2, 0.1)
 
 
-# KEYS[1]: the push's key. ARGV: reply, ttl, then each write as its argument count followed by the command.
+# KEYS[1]: the push's key, KEYS[2] (optional): its (timestamp, nonce) key. ARGV: reply, ttl, nonce ttl, then
+# each write as its argument count followed by the command. Returns {2} for a replay (nothing written).
 _COMMIT = """
 local unpack = unpack or table.unpack
+if KEYS[2] and not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then
+  return {2}
+end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
-  local i = 3
+  local i = 4
   while i <= #ARGV do
     local n = tonumber(ARGV[i])
     redis.call(unpack(ARGV, i + 1, i + n))
@@ -94,18 +125,22 @@ def commit_script(redis):
     return redis.register_script(_COMMIT)
 
 
-async def commit(script, key: str, value: str, batch: WriteBatch, *, ttl: int = REPLY_TTL_SECONDS) -> str | None:
+async def commit(script, key: str, value: str, batch: WriteBatch, *, ttl: int = REPLY_TTL_SECONDS,
+                 nonce_key: str | None = None) -> str | None:
     """Store a reply and the batch's writes unless another delivery stored one first.
 
     Return None when this delivery's reply was stored, else the stored reply (which the caller answers
     with; its own writes were dropped). The batch is closed: writes made later go out on their own.
+    Raise Replayed (nothing written) when nonce_key was recorded before.
     """
-    args: list = [value, ttl]
+    args: list = [value, ttl, NONCE_TTL_SECONDS]
     for op in batch.ops:
         command = argv(op)
         args += [len(command), *command]
     batch.open = False
-    claimed, *existing = await script(keys=[key], args=args)
+    claimed, *existing = await script(keys=[key] if nonce_key is None else [key, nonce_key], args=args)
+    if claimed == 2:
+        raise Replayed()
     if claimed:
         return None
     return existing[0] if existing and existing[0] not in (None, PENDING) else "success"

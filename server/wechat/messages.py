@@ -17,7 +17,7 @@ from bot import service as bot_service
 from server.core.redis import close_batch, open_batch
 from server.identity import service as identity
 from server.wechat import dedup, flows, menu, messaging, service
-from server.wechat.protocol import Inbound, render_text
+from server.wechat.protocol import Inbound, Replayed, render_text
 
 log = logging.getLogger("dengji.wechat")
 
@@ -132,11 +132,14 @@ async def _send_late(app, openid: str, task: asyncio.Task) -> None:
 async def respond(*, app, inbound: Inbound) -> str:
     """Return the rendered reply to a push (plain XML or "success"), once per push across retries."""
     key = app.ctx.keys("wechat", "push", *dedup.key_parts(inbound.message))
+    nonce_key = app.ctx.keys("wechat", "nonce", *inbound.replay_parts)
     try:
         if _plain_question(app, inbound.message):
-            reply = await _respond_committing(app, inbound, key)
+            reply = await _respond_committing(app, inbound, key, nonce_key)
         else:
-            reply = await dedup.once(app.ctx.redis, key, lambda: _produce(app, inbound))
+            reply = await dedup.once(app.ctx.redis, key, lambda: _produce(app, inbound), nonce_key=nonce_key)
+    except dedup.Replayed as exc:
+        raise Replayed() from exc
     except Exception:
         log.exception("wechat message handling failed")
         return render_text(inbound, app.ctx.bot.text("busy", "系统繁忙，请稍后再试。"))
@@ -156,7 +159,7 @@ def _plain_question(app, message: BaseMessage) -> bool:
     return bot_service.vote_of(bot, text) is None and not bot.shared_answer(text).receipt_no
 
 
-async def _respond_committing(app, inbound: Inbound, key: str) -> str:
+async def _respond_committing(app, inbound: Inbound, key: str, nonce_key: str) -> str:
     """Answer a plain question, then store the reply and its writes in one step (see dedup.commit)."""
     batch, token = open_batch()
     try:
@@ -167,10 +170,14 @@ async def _respond_committing(app, inbound: Inbound, key: str) -> str:
     if task in done:
         text = task.result()
         reply = render_text(inbound, text) if text else "success"
-        stored = await dedup.commit(app.ctx.wechat_commit, key, reply, batch)
+        stored = await dedup.commit(app.ctx.wechat_commit, key, reply, batch, nonce_key=nonce_key)
         return reply if stored is None else stored
     # Too slow for a passive reply: claim the push now, so only one delivery answers later.
-    stored = await dedup.commit(app.ctx.wechat_commit, key, "success", batch)
+    try:
+        stored = await dedup.commit(app.ctx.wechat_commit, key, "success", batch, nonce_key=nonce_key)
+    except dedup.Replayed:
+        task.cancel()
+        raise
     if stored is not None:
         task.cancel()
         return stored

@@ -3,6 +3,12 @@
 Plaintext mode: `signature` over (token, timestamp, nonce). Compatible and safe modes add
 `encrypt_type=aes` and `msg_signature` over the ciphertext too; we decrypt the `Encrypt` element and
 answer encrypted. wechatpy does the cryptography and the XML; this module decides what to trust.
+
+The plain signature covers no body, so once an AES key is configured only encrypted pushes (compatible or
+safe mode, whose `msg_signature` covers the ciphertext) are accepted; and in every mode a (timestamp, nonce)
+pair is accepted once within the replay window (remembered in Redis with the push's dedup claim, see
+dedup.py). Documents are parsed by a pattern for flat UTF-8 messages and otherwise by defusedxml, which
+refuses DTDs and entities whatever the encoding (UTF-16 included).
 """
 
 from __future__ import annotations
@@ -11,11 +17,13 @@ import hashlib
 import hmac
 import re
 import time
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError
+from defusedxml.ElementTree import fromstring as safe_fromstring
 from wechatpy import parse_message
 from wechatpy.messages import MESSAGE_TYPES, BaseMessage
 from wechatpy.replies import TextReply
@@ -36,6 +44,22 @@ class PayloadTooLarge(AppError):
 
 class BadSignature(Forbidden):
     code, message = "WECHAT_BAD_SIGNATURE", "微信消息签名校验失败"
+
+
+class SafeModeRequired(Forbidden):
+    code, message = "WECHAT_SAFE_MODE_REQUIRED", "已配置消息加解密密钥，只接受安全模式（加密）消息"
+
+
+class Replayed(Forbidden):
+    code, message = "WECHAT_REPLAYED", "该消息签名已使用过，拒绝重放"
+
+
+class BadMessage(BadRequest):
+    code, message = "WECHAT_BAD_MESSAGE", "微信消息格式有误"
+
+
+# A nonce is a short random string; anything longer is not WeChat's.
+MAX_NONCE_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -62,6 +86,12 @@ class Inbound:
     message: BaseMessage
     encrypted: bool
     nonce: str
+    timestamp: str = ""
+
+    @property
+    def replay_parts(self) -> tuple[str, str]:
+        """What makes this push's signature single-use: (timestamp, nonce)."""
+        return self.timestamp, self.nonce
 
     @property
     def raw(self) -> dict[str, Any]:
@@ -97,7 +127,7 @@ def verify(endpoint: Endpoint, query) -> None:
     if not endpoint.token:
         raise ServiceUnavailable("公众号消息接口未配置", code="WECHAT_NOT_CONFIGURED")
     signature, timestamp, nonce = _arg(query, "signature"), _arg(query, "timestamp"), _arg(query, "nonce")
-    if not (signature and timestamp and nonce):
+    if not (signature and timestamp and nonce) or len(nonce) > MAX_NONCE_LENGTH:
         raise BadSignature()
     if not _signature_ok(endpoint.token, signature, timestamp, nonce):
         raise BadSignature()
@@ -117,6 +147,8 @@ def decode(endpoint: Endpoint, query, body: bytes) -> Inbound:
     if len(body) > MAX_BODY_BYTES:
         raise PayloadTooLarge()
     encrypted = _arg(query, "encrypt_type").lower() == "aes"
+    if endpoint.crypto is not None and not (encrypted and _arg(query, "msg_signature")):
+        raise SafeModeRequired()
     xml: bytes | str = body
     if encrypted:
         if endpoint.crypto is None:
@@ -129,14 +161,15 @@ def decode(endpoint: Endpoint, query, body: bytes) -> Inbound:
         except cipher.BadCiphertext as exc:  # malformed envelope, tampered ciphertext, padding or appid mismatch
             raise Forbidden("微信消息解密失败", code="WECHAT_BAD_CIPHERTEXT") from exc
     try:
-        message = _parse_plain_message(xml) or parse_message(xml)
-    except Exception as exc:  # expat errors, missing <xml>/<MsgType>, non-UTF-8 bytes
-        if encrypted:  # signed but undecodable: the ciphertext was altered (AES-CBC has no MAC of its own)
-            raise Forbidden("微信消息解密失败", code="WECHAT_BAD_CIPHERTEXT") from exc
-        raise BadRequest("微信消息格式有误", code="WECHAT_BAD_MESSAGE") from exc
+        message = _parse_message(xml)
+    except BadMessage:
+        raise
+    except Exception as exc:  # parse errors, DTDs and entities (defusedxml), missing <xml>/<MsgType>, encodings
+        # Signed (and, in safe mode, decrypted): the sender holds the token, the body is just not a message.
+        raise BadMessage() from exc
     if message is None or not message.source:
-        raise BadRequest("微信消息格式有误", code="WECHAT_BAD_MESSAGE")
-    return Inbound(message=message, encrypted=encrypted, nonce=_arg(query, "nonce"))
+        raise BadMessage()
+    return Inbound(message=message, encrypted=encrypted, nonce=_arg(query, "nonce"), timestamp=_arg(query, "timestamp"))
 
 
 # One flat element: <Name><![CDATA[text]]></Name> or <Name>text</Name> (text without markup or entities).
@@ -160,28 +193,38 @@ def _flat_elements(xml: str) -> dict[str, str | None] | None:
     return data if inner[pos:].strip() == "" else None
 
 
-def _parse_plain_message(xml: bytes | str) -> BaseMessage | None:
-    """Parse a flat, non-event message (text, image, voice …); None for anything else.
+def _parse_message(xml: bytes | str) -> BaseMessage | None:
+    """Parse a push safely into a wechatpy message.
 
-    wechatpy's parser (xmltodict) is the slower part of handling a message. The flat elements of a
-    message are read with a pattern, anything unusual with ElementTree; events, nested elements and
-    unknown types go through wechatpy, which also knows their special cases.
+    wechatpy's parser (xmltodict on expat) is the slower part of handling a message, and expat expands a
+    document's internal entities. Flat UTF-8 messages are read with a pattern (which admits no markup
+    declarations); anything else goes through defusedxml, which refuses DTDs and entities in any encoding.
+    Only a document one of the two accepted reaches wechatpy (events, nested elements), which knows their
+    special cases.
     """
     raw = xml if isinstance(xml, bytes) else xml.encode()
-    if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
-        raise BadRequest("微信消息格式有误", code="WECHAT_BAD_MESSAGE")
-    data = _flat_elements(xml if isinstance(xml, str) else raw.decode())
+    try:
+        text = xml if isinstance(xml, str) else raw.decode()
+    except UnicodeDecodeError:
+        text = None
+    data = _flat_elements(text) if text is not None else None
     if data is None:
-        root = ET.fromstring(raw)
-        if root.tag != "xml":
-            return None
-        data = {}
-        for child in root:
-            if len(child):
-                return None
-            data[child.tag] = (child.text or "").strip() or None  # as xmltodict gives it
-    message_class = MESSAGE_TYPES.get(str(data.get("MsgType") or "").lower())
-    return message_class(data) if message_class is not None else None
+        try:
+            root = safe_fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        except (DefusedXmlException, ParseError, ValueError) as exc:
+            raise BadMessage() from exc
+        if root.tag != "xml" or text is None:  # wechatpy reads UTF-8 only
+            raise BadMessage()
+        if any(len(child) for child in root):
+            return parse_message(text)  # nested elements: checked safe above, wechatpy knows their shapes
+        data = {child.tag: (child.text or "").strip() or None for child in root}  # as xmltodict gives it
+    msg_type = str(data.get("MsgType") or "").lower()
+    message_class = MESSAGE_TYPES.get(msg_type)
+    if message_class is not None:
+        return message_class(data)
+    if not msg_type:
+        raise BadMessage()
+    return parse_message(text)  # events and unknown types: a document already found flat and DTD-free
 
 
 def render_text(inbound: Inbound, content: str) -> str:

@@ -125,7 +125,7 @@ async def test_out_of_order_events_never_move_the_stage_back(live, ingest, clien
         stage(RNO, "certificate", "2026-10-12T10:00:00+08:00", seq=1, event_id="e-cert"),
     )
     assert [r["applied"] for r in results] == [True, False]
-    res = await client.get("/api/progress/lookup", params={"receipt_no": RNO, "id_last6": id_number[-6:]})
+    res = await client.post("/api/progress/lookup", json={"receipt_no": RNO, "id_last6": id_number[-6:]})
     assert res.status_code == 200, res.text
     data = res.json()
     assert data["stage"] == "ready" and data["stage_label"] == "待领证"
@@ -171,10 +171,10 @@ async def test_correction_needs_materials_and_returns_to_review(live, ingest, cl
     await ingest.send(stage(RNO, "correction_required", "2026-10-08T10:00:00+08:00",
                             missing_materials=["婚姻证明", "完税凭证"], note="请补交材料"))
     params = {"receipt_no": RNO, "id_last6": id_number[-6:]}
-    data = (await client.get("/api/progress/lookup", params=params)).json()
+    data = (await client.post("/api/progress/lookup", json=params)).json()
     assert data["stage_label"] == "待补正" and data["missing_materials"] == ["婚姻证明", "完税凭证"]
     await ingest.send(stage(RNO, "reviewing", "2026-10-09T10:00:00+08:00"))
-    data = (await client.get("/api/progress/lookup", params=params)).json()
+    data = (await client.post("/api/progress/lookup", json=params)).json()
     assert data["stage"] == "reviewing" and data["missing_materials"] == []
 
 

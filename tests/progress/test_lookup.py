@@ -18,7 +18,7 @@ async def test_lookup_masks_and_hides_id_numbers(live, client, ingest):
     await ingest.send(created(RNO, [("张三丰", id_a), ("欧阳娜娜", id_b)], delivery_method="ems",
                               tracking_no="EMS000111222CN"))
     for last6 in (id_a[-6:], id_b[-6:]):
-        res = await client.get("/api/progress/lookup", params={"receipt_no": RNO, "id_last6": last6})
+        res = await client.post("/api/progress/lookup", json={"receipt_no": RNO, "id_last6": last6})
         assert res.status_code == 200, res.text
         data = res.json()
         assert [a["name"] for a in data["applicants"]] == ["张**", "欧***"]
@@ -38,14 +38,14 @@ async def test_lookup_rate_limit_per_ip(live, client, ingest):
     wrong = "000000" if id_number[-6:] != "000000" else "111111"
     for i in range(10):
         receipt = RNO if i % 2 else f"2026-0930-{i:06d}"  # wrong ID and unknown numbers answer alike
-        res = await client.get("/api/progress/lookup", params={"receipt_no": receipt, "id_last6": wrong})
+        res = await client.post("/api/progress/lookup", json={"receipt_no": receipt, "id_last6": wrong})
         assert res.status_code == 404
         assert res.json()["error"]["code"] == "CASE_NOT_FOUND"
-    res = await client.get("/api/progress/lookup", params={"receipt_no": RNO, "id_last6": id_number[-6:]})
+    res = await client.post("/api/progress/lookup", json={"receipt_no": RNO, "id_last6": id_number[-6:]})
     assert res.status_code == 429
     assert res.json()["error"]["code"] == "LOOKUP_RATE_LIMITED"
     assert "1 小时" in res.json()["error"]["message"]
-    res = await client.get("/api/progress/lookup", params={"receipt_no": RNO})
+    res = await client.post("/api/progress/lookup", json={"receipt_no": RNO})
     assert res.status_code == 422
 
 
@@ -54,15 +54,16 @@ async def test_lookup_rate_limit_per_user(live, client, ingest):
     await ingest.send(created(RNO, [("张三", id_number)]))
     token = await login_citizen(client)
     headers = {"Authorization": f"Bearer {token}"}
-    # Failures counted against this user (the IP counter is cleared to isolate the per-user one).
+    # Failures counted against this user (the IP and receipt counters are cleared to isolate the per-user one).
     for _ in range(10):
-        res = await client.get("/api/progress/lookup", params={"receipt_no": RNO, "id_last6": "12345X"},
-                               headers=headers)
+        res = await client.post("/api/progress/lookup", json={"receipt_no": RNO, "id_last6": "12345X"},
+                                headers=headers)
         assert res.status_code == 404
-        await live.ctx.redis.delete(live.ctx.keys("progress", "lookup-fail", "ip", "127.0.0.1"))
+        await live.ctx.redis.delete(live.ctx.keys("progress", "lookup-fail", "ip", "127.0.0.1"),
+                                    live.ctx.keys("progress", "lookup-fail", "receipt", RNO))
     params = {"receipt_no": RNO, "id_last6": id_number[-6:]}
-    assert (await client.get("/api/progress/lookup", params=params, headers=headers)).status_code == 429
-    assert (await client.get("/api/progress/lookup", params=params)).status_code == 200
+    assert (await client.post("/api/progress/lookup", json=params, headers=headers)).status_code == 429
+    assert (await client.post("/api/progress/lookup", json=params)).status_code == 200
 
 
 async def test_my_cases_after_binding_and_isolation(live, client, ingest):
@@ -106,7 +107,7 @@ async def test_overdue_is_computed_against_an_injected_now(live, client, ingest)
     assert (data["overdue"], data["status_label"]) == (True, "已超期")
     # Over HTTP "now" is the real clock, long after 2026-10-08.
     if catalog.now().date() > date(2026, 10, 8):
-        res = await client.get("/api/progress/lookup", params={"receipt_no": RNO, "id_last6": id_number[-6:]})
+        res = await client.post("/api/progress/lookup", json={"receipt_no": RNO, "id_last6": id_number[-6:]})
         assert res.json()["overdue"] is True
     # The sweep flags it for staff once; a finished case is never overdue.
     assert await service.flag_overdue(catalog=catalog, rules=rules, now=late) == 1

@@ -38,6 +38,8 @@ async def test_staff_overdue_grouped_and_detail_audited(live, client, ingest):
     assert res.json()["total"] == 1 and res.json()["items"][0]["receipt_no"] == "2024-0426-000003"
     east = await staff_headers(client, role="hall_staff", hall_code="east")
     res = await client.get("/api/staff/cases/overdue", params={"hall": "center"}, headers=east)
+    assert (res.status_code, res.json()["error"]["code"]) == (403, "HALL_FORBIDDEN")
+    res = await client.get("/api/staff/cases/overdue", headers=east)
     assert {g["hall"] for g in res.json()["groups"]} == {"east"} and res.json()["total"] == 2
     hotline = await staff_headers(client, role="hotline")
     assert (await client.get("/api/staff/cases/overdue", headers=hotline)).status_code == 403
@@ -85,9 +87,9 @@ async def test_import_csv_and_json_is_idempotent(live, client, tmp_path):
     ready = await Case.get(receipt_no="2024-0426-000123")
     assert (ready.stage, ready.delivery_method, ready.tracking_no) == ("ready", "ems", "EMS1CN")
     assert await CaseApplicant.filter(case_id=ready.id).count() == 2
-    res = await client.get("/api/progress/lookup", params={"receipt_no": "2024-0426-000124", "id_last6": id_c[-6:]})
+    res = await client.post("/api/progress/lookup", json={"receipt_no": "2024-0426-000124", "id_last6": id_c[-6:]})
     assert res.json()["missing_materials"] == ["婚姻证明", "户口簿"]
-    res = await client.get("/api/progress/lookup", params={"receipt_no": "2024-0426-000200", "id_last6": id_a[-6:]})
+    res = await client.post("/api/progress/lookup", json={"receipt_no": "2024-0426-000200", "id_last6": id_a[-6:]})
     assert (res.json()["stage_label"], res.json()["promised_date"]) == ("公示中", "2026-10-30")
 
 

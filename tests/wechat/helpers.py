@@ -45,7 +45,8 @@ def media_xml(openid: str, msg_type: str, extra: str) -> str:
 
 
 class WeChatServer:
-    """Plays WeChat's server against our /wechat endpoint in plain, compatible or safe mode."""
+    """Plays WeChat's server against our /wechat endpoint in plain, compatible or safe mode (safe by default:
+    with an AES key configured, the endpoint accepts nothing else)."""
 
     def __init__(self, http: httpx.AsyncClient, appid: str) -> None:
         self.http = http
@@ -67,7 +68,7 @@ class WeChatServer:
         assert mode == "compat"  # plaintext fields and the ciphertext side by side
         return xml.replace("</xml>", encrypt + "</xml>"), q
 
-    async def post(self, xml: str, mode: str = "plain", **kw) -> httpx.Response:
+    async def post(self, xml: str, mode: str = "safe", **kw) -> httpx.Response:
         body, q = self.envelope(xml, mode, self.query(**kw))
         return await self.http.post("/wechat", params=q, content=body.encode())
 
@@ -80,7 +81,7 @@ class WeChatServer:
             data = xmltodict.parse(plain)["xml"]
         return data
 
-    async def ask(self, openid: str, content: str, mode: str = "plain", **kw) -> str:
+    async def ask(self, openid: str, content: str, mode: str = "safe", **kw) -> str:
         """Send a text message and return the text of the reply."""
         data = self.reply(await self.post(text_xml(openid, content, **kw), mode))
         assert data["MsgType"] == "text" and data["ToUserName"] == openid and data["FromUserName"] == ACCOUNT

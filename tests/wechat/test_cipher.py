@@ -92,19 +92,25 @@ def test_refuses_wrong_signature_other_account_tampering_and_dtds():
 def test_flat_messages_parse_as_wechatpy_parses_them(xml):
     from wechatpy import parse_message
 
-    from server.wechat.protocol import _parse_plain_message
+    from server.wechat.protocol import _parse_message
 
-    ours, theirs = _parse_plain_message(xml), parse_message(xml)
+    ours, theirs = _parse_message(xml), parse_message(xml)
     assert type(ours) is type(theirs)
     assert ours._data == theirs._data
     assert (ours.source, ours.id, getattr(ours, "content", None)) == (theirs.source, theirs.id,
                                                                        getattr(theirs, "content", None))
 
 
-def test_events_and_nested_messages_are_left_to_wechatpy():
-    from server.wechat.protocol import _parse_plain_message
+@pytest.mark.parametrize("xml", [
+    "<xml><FromUserName>o</FromUserName><MsgType>event</MsgType><Event>subscribe</Event></xml>",
+    "<xml><FromUserName>o</FromUserName><MsgType>event</MsgType><Event>subscribe</Event>"
+    "<EventKey>qrscene_hall:east</EventKey></xml>",
+    "<xml><FromUserName>o</FromUserName><MsgType>text</MsgType><Nested><A>1</A></Nested></xml>",
+])
+def test_events_and_nested_messages_are_left_to_wechatpy(xml):
+    from wechatpy import parse_message
 
-    assert _parse_plain_message("<xml><FromUserName>o</FromUserName><MsgType>event</MsgType>"
-                                "<Event>subscribe</Event></xml>") is None
-    assert _parse_plain_message("<xml><FromUserName>o</FromUserName><MsgType>text</MsgType>"
-                                "<Nested><A>1</A></Nested></xml>") is None
+    from server.wechat.protocol import _parse_message
+
+    ours, theirs = _parse_message(xml), parse_message(xml)
+    assert type(ours) is type(theirs) and ours._data == theirs._data

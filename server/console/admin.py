@@ -1,0 +1,182 @@
+"""Admin pages: staff accounts, the audit log with filters, and the calendar (days, slot quotas, closures
+with the bookings they touch shown before saving).
+
+Built on the services that exist today: accounts can be created and listed; disabling, resetting a password
+and changing role or hall come with issue 11's service functions (the page says so until then)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+from pydantic import Field, ValidationError
+from sanic import Blueprint, Request
+from sanic.response import redirect
+
+from models import DayKind, StaffRole
+from server.booking import flows
+from server.booking import service as booking_service
+from server.booking.schemas import SlotQuotaUpdate
+from server.catalog import editing
+from server.catalog.schemas import CalendarDayCreate
+from server.console.forms import FormError, fields, from_app_error, parse
+from server.console.render import ROLE_NAMES, render
+from server.console.session import page
+from server.core.errors import AppError
+from server.staff import service as staff_service
+from server.staff.schemas import AuditQuery, StaffCreate
+
+bp = Blueprint("console_admin", url_prefix="/console")
+
+
+class SlotQuotaForm(SlotQuotaUpdate):
+    """The API's slot-quota body plus the path parts the API takes from its URL."""
+
+    hall: str = Field(min_length=1, max_length=32)
+    day: date
+    start: str = Field(min_length=1, max_length=5)
+KIND_NAMES = {"holiday": "法定节假日", "workday": "调休上班", "extra": "加开服务日", "closure": "临时闭厅"}
+CALENDAR_FIELDS = {"HALL_NOT_FOUND": "halls", "INVALID_CALENDAR_DAY": "kind", "CALENDAR_CONFLICT": "date",
+                   "CALENDAR_EXISTS": "name"}
+
+
+# ------------------------------------------------------------------ staff and audit
+
+async def _staff(request: Request, *, status: int = 200, **extra):
+    catalog, _ = await flows.context(request.app)
+    args = {k: v[0] for k, v in request.args.items() if v and v[0]}
+    try:
+        query = AuditQuery.model_validate({"limit": args.get("limit", 100), "target_type": args.get("target_type")})
+    except ValidationError:
+        query = AuditQuery()
+    audit = await staff_service.audit_entries(limit=query.limit, target_type=query.target_type,
+                                              actor_id=args.get("actor_id"), action=args.get("action"),
+                                              target_id=args.get("target_id"))
+    users = await staff_service.get_all()
+    extra.setdefault("form", {})
+    return render(request, "staff.html", status=status, users=[staff_service.read(u) for u in users],
+                  names={str(u.id): u.display_name for u in users}, audit=audit, filters=args,
+                  roles=[(r.value, ROLE_NAMES[r.value]) for r in StaffRole],
+                  halls=[h for h in catalog.halls.values() if h.active], **extra)
+
+
+@bp.get("/staff")
+@page("admin")
+async def staff(request: Request):
+    return await _staff(request)
+
+
+@bp.post("/staff")
+@page("admin")
+async def create_staff(request: Request):
+    data = fields(request)
+    try:
+        body = parse(StaffCreate, data)
+        user = await staff_service.create(**body.model_dump())
+    except FormError as exc:
+        return await _staff(request, status=422, errors=exc.errors, form=data)
+    except AppError as exc:
+        return await _staff(request, status=exc.status, form=data,
+                            errors=from_app_error(exc, {"STAFF_EXISTS": "username"}).errors)
+    return await _staff(request, flash=f"已创建账号 {user.username}（{ROLE_NAMES[user.role.value]}）")
+
+
+# ------------------------------------------------------------------ calendar
+
+async def _slots(request: Request, hall: str, day: date) -> dict:
+    """A hall-day's slots with both channels' quotas and places left (the availability the API serves)."""
+    try:
+        data = json.loads(await flows.slots(request.app, principal=request.ctx.principal, hall_ref=hall, day=day))
+    except AppError as exc:
+        return {"error": exc.message}
+    return {"slots": data["slots"], "hall": data["hall"], "date": data["date"]}
+
+
+async def _calendar(request: Request, *, status: int = 200, **extra):
+    catalog, now = await flows.context(request.app)
+    today = now.date()
+    days = await editing.get_all_days(start=today - timedelta(days=7), end=today + timedelta(days=120))
+    extra.setdefault("form", {})
+    shown = extra.get("quota_form") or {k: v[0] for k, v in request.args.items() if v and v[0]}
+    if shown.get("hall"):
+        try:
+            extra["quota_view"] = await _slots(request, shown["hall"], date.fromisoformat(shown.get("day", "")))
+        except ValueError:
+            extra["quota_view"] = {"error": "日期格式应为 YYYY-MM-DD"}
+    extra.setdefault("quota_form", shown)
+    return render(request, "calendar.html", status=status, days=[editing.day_read(d) for d in days],
+                  halls=[h for h in catalog.halls.values() if h.active], KIND_NAMES=KIND_NAMES,
+                  hall_names={h.code: h.name for h in catalog.halls.values()}, today=today, **extra)
+
+
+def _day_data(request: Request) -> dict:
+    data = fields(request, lists=("halls",))
+    out = {"date": data.get("date"), "kind": data.get("kind"), "name": data.get("name"),
+           "halls": data.get("halls", [])}
+    if data.get("session_start") or data.get("session_end"):
+        out["sessions"] = [{"start": data.get("session_start", ""), "end": data.get("session_end", "")}]
+    return {k: v for k, v in out.items() if v is not None}
+
+
+async def _touched(day: date, halls: list[str]) -> dict[str, int]:
+    return await booking_service.active_on(day=day, hall_codes=halls or None)
+
+
+@bp.get("/calendar")
+@page("admin")
+async def calendar(request: Request):
+    return await _calendar(request)
+
+
+@bp.post("/calendar")
+@page("admin")
+async def create_day(request: Request):
+    """Add a calendar day; a closure or holiday that touches bookings is shown first and saved on confirm."""
+    data = _day_data(request)
+    confirmed = fields(request).get("confirm") == "1"
+    try:
+        body = parse(CalendarDayCreate, data)
+        if body.kind in (DayKind.CLOSURE, DayKind.HOLIDAY) and not confirmed:
+            touched = await _touched(body.date, body.halls)
+            if touched:
+                return await _calendar(request, form=data, touched=touched)
+        entry = await editing.create_day(request.app, day=body.date, kind=body.kind, name=body.name,
+                                         halls=body.halls,
+                                         sessions=[s.model_dump() for s in body.sessions] if body.sessions else None)
+    except FormError as exc:
+        return await _calendar(request, status=422, errors=exc.errors, form=data)
+    except AppError as exc:
+        return await _calendar(request, status=exc.status, form=data,
+                               errors=from_app_error(exc, CALENDAR_FIELDS).errors)
+    return await _calendar(request, flash=f"已添加：{entry.date} {KIND_NAMES[entry.kind]} {entry.name}")
+
+
+@bp.post("/calendar/<day_id:int>/delete")
+@page("admin")
+async def delete_day(request: Request, day_id: int):
+    try:
+        await editing.delete_day(request.app, day_id=day_id)
+    except AppError as exc:
+        return await _calendar(request, status=exc.status, errors={"": exc.message})
+    return redirect("/console/calendar")
+
+
+@bp.post("/calendar/quota")
+@page("admin")
+async def slot_quota(request: Request):
+    """Set one slot's places (加号 / 减号) like PUT /api/staff/halls/<code>/slots/<day>/<start>."""
+    data = fields(request)
+    quota_form = {k: data.get(k) for k in ("hall", "day", "start", "quota", "hotline_quota")}
+    try:
+        body = parse(SlotQuotaForm, {k: v for k, v in quota_form.items() if v is not None})
+        result = await flows.set_slot_quota(request.app, hall_code=body.hall, day=body.day, start=body.start,
+                                            quota=body.quota, hotline_quota=body.hotline_quota)
+    except FormError as exc:
+        return await _calendar(request, status=422, errors=exc.errors, quota_form=quota_form)
+    except AppError as exc:
+        return await _calendar(request, status=exc.status, quota_form=quota_form,
+                               errors=from_app_error(exc, {"SLOT_NOT_FOUND": "start", "DATE_PASSED": "day",
+                                                           "HALL_NOT_FOUND": "hall"}).errors)
+    online, hotline = result["online"]["quota"], result["hotline"]["quota"]
+    flash = f"{result['date']} {result['start']} 号源已调整：线上 {online}、电话 {hotline}"
+    return await _calendar(request, flash=flash, quota_form={"hall": body.hall, "day": body.day.isoformat()})

@@ -1,0 +1,93 @@
+"""Sanic's worker manager, made to restart dead workers and to signal only its own processes.
+
+Sanic (25.12) leaves a worker that died (SIGKILL, out of memory) dead and says nothing, so the service
+runs on fewer workers until a full restart; when a worker fails to start it SIGKILLs the worker's whole
+process group, which is the group of the shell or supervisor that ran `dengji serve`; and a stop signal
+that arrives while workers start makes its start-up wait spin on its own message (a core at ~50 %)
+forever. Sanic offers no hook for these, so `dengji serve` switches the manager it built to this subclass
+in a `main_process_ready` listener (`adopt`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from contextlib import suppress
+
+from sanic.exceptions import ServerKilled
+from sanic.worker.manager import WorkerManager
+from sanic.worker.process import ProcessState
+
+log = logging.getLogger("dengji.manager")
+
+# A worker that keeps dying right after its restart is not restarted forever: after this many restarts
+# within RESTART_WINDOW seconds the whole service stops (a supervisor such as systemd takes over).
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
+
+
+class DengjiWorkerManager(WorkerManager):
+    """A WorkerManager that restarts dead server workers (logged) and signals only its own children."""
+
+    def _sync_states(self) -> None:
+        super()._sync_states()
+        if self._shutting_down:
+            return
+        for process in self.transient_processes:
+            if process.state in (ProcessState.FAILED, ProcessState.COMPLETED) and not process.is_alive():
+                self._restart_dead(process)
+
+    def _restart_dead(self, process) -> None:
+        history = self.__dict__.setdefault("_dengji_restarts", [])
+        now = time.monotonic()
+        history[:] = [t for t in history if now - t < RESTART_WINDOW]
+        code = process.exitcode
+        how = f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        if len(history) >= MAX_RESTARTS:
+            log.error("worker %s [%s] died (%s); %d restarts in %.0f s, stopping the service",
+                      process.name, process.pid, how, len(history), RESTART_WINDOW)
+            self.shutdown()
+            return
+        history.append(now)
+        log.error("worker %s [%s] died (%s); restarting it", process.name, process.pid, how)
+        self.restart(process_names=[process.name])
+        log.warning("worker %s restarted as [%s]", process.name, process.pid)
+
+    def wait_for_ack(self) -> None:
+        """Wait for every worker to report ready; give up on a stop signal or a worker that failed."""
+        deadline = time.monotonic() + self.THRESHOLD / 10
+        held = []
+        while not self._all_workers_ack():
+            if self._shutting_down:
+                break
+            if time.monotonic() > deadline:
+                log.error("workers did not report ready within %.0f s; stopping", self.THRESHOLD / 10)
+                self.kill()
+            if not self.monitor_subscriber.poll(0.1):
+                continue
+            message = self.monitor_subscriber.recv()
+            if message == "__TERMINATE_EARLY__":
+                log.error("a worker failed while starting (see the error above); stopping")
+                self.kill()
+            if not message:  # the stop signal's message: leave it for the monitor loop
+                held.append(message)
+                break
+            held.append(message)  # e.g. a restart request: handled once everyone is up
+        for message in held:
+            self.monitor_publisher.send(message)
+
+    def kill(self) -> None:
+        """SIGKILL this manager's workers, and nothing else."""
+        for process in self.processes:
+            with suppress(ProcessLookupError, TypeError):
+                os.kill(process.pid, signal.SIGKILL)
+        raise ServerKilled
+
+
+def adopt(app, _loop=None) -> None:
+    """Switch the manager `Sanic.serve` built for `app` to DengjiWorkerManager (main process only)."""
+    manager = getattr(app, "_manager", None)
+    if manager is not None and type(manager) is WorkerManager:
+        manager.__class__ = DengjiWorkerManager
