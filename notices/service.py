@@ -497,13 +497,13 @@ def _inbox_item(d: NoticeDelivery) -> dict:
             "published_at": (d.notice.started_at or d.created_at).isoformat(), "read": d.read_at is not None}
 
 
-async def open_inbox_item(*, openid: str, delivery_id: int) -> dict:
+async def open_inbox_item(*, openid: str | None = None, delivery_id: int, openids: Sequence[str] = ()) -> dict:
     """Show one of the caller's notices and record its read receipt (opening it is reading it)."""
     delivery = await NoticeDelivery.get_or_none(
-        id=delivery_id, openid=openid, notice__status__in=[NoticeStatus.SENDING, NoticeStatus.SENT])
+        id=delivery_id, openid__in=_mine(openid, openids), notice__status__in=[NoticeStatus.SENDING, NoticeStatus.SENT])
     if delivery is None:
         raise NotFound("消息不存在", code="INBOX_NOT_FOUND")
-    receipt = await mark_read(openid=openid, delivery_id=delivery_id)
+    receipt = await mark_read(openid=openid, delivery_id=delivery_id, openids=openids)
     await delivery.fetch_related("notice")
     return _inbox_item(delivery) | {"read": True, "read_at": receipt["read_at"]}
 

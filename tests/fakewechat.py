@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 __all__ = ["Call", "FakeWeChat", "ERRMSG", "Person"]
 
@@ -447,6 +447,8 @@ class FakeWeChat:
         self._out_seq_nos: set[tuple[str, str]] = set()
         # Who does a face verification instead of the openid's own person: openid -> Person, or a verify_ret.
         self.face_doers: dict[str, Person | int] = {}
+        # The WeChat user of the phone that opens a web-authorisation link (see authorize_page).
+        self.web_user: Person | None = None
 
     def person(self, name: str | None = None, id_number: str | None = None, *, key: str | None = None) -> Person:
         """Create a WeChat user (with a real name and ID when given) known to every app of this fake."""
@@ -525,6 +527,34 @@ class FakeWeChat:
         owner = self._openid_owner.get(openid)
         if owner is not None and req.appid is not None and owner[0] != req.appid:
             raise _WeChatError(40003)
+
+    # WeChat's web-authorisation page (open.weixin.qq.com/connect/oauth2/authorize), for browser tests that point
+    # settings.wechat_oauth_base here: for snsapi_base WeChat asks the user nothing and sends the WeChat user of
+    # the phone (``fake.web_user``) back to redirect_uri with a one-time code of the requesting account and the
+    # state unchanged. https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html
+
+    def authorize_page(self, target: str) -> tuple[int, str]:
+        """(302, where WeChat sends the browser) or (4xx, WeChat's error text) for an authorise URL."""
+        query = {k: v[0] for k, v in parse_qs(urlsplit(target).query).items()}
+        with self._lock:
+            user, appid = self.web_user, query.get("appid", "")
+            if appid not in self.apps or appid == self.mp_appid:
+                result = (400, "appid 参数错误")
+            elif query.get("response_type") != "code" or query.get("scope") not in ("snsapi_base",
+                                                                                     "snsapi_userinfo"):
+                result = (400, "scope 参数错误或没有 scope 权限")
+            elif not query.get("redirect_uri", "").startswith(("http://", "https://")):
+                result = (400, "redirect_uri 参数错误")
+            elif user is None:
+                result = (403, "请在微信客户端打开链接")
+            else:
+                code = self.code_for(user.key, name=user.name, id_number=user.id_number, appid=appid)
+                back = urlencode({"code": code, "state": query.get("state", "")})
+                uri = query["redirect_uri"]
+                result = (302, f"{uri}{'&' if '?' in uri else '?'}{back}")
+            self._calls.append(Call("GET", "connect/oauth2/authorize", query, None, time.time(), result[0],
+                                    0 if result[0] == 302 else -1, appid))
+        return result
 
     # 微信人脸核身 (face verification for government services), mini-program server API:
     # https://developers.weixin.qq.com/miniprogram/dev/server/API/face/api_getverifyid.html
@@ -912,6 +942,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         body = self._read_body()
+        if urlsplit(self.path).path == "/connect/oauth2/authorize":  # a page the phone opens, not an API
+            status, text = self.server.fake.authorize_page(self.path)
+            payload = b"" if status == 302 else text.encode("utf-8")
+            self.send_response(status)
+            if status == 302:
+                self.send_header("Location", text)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
         status, result = self.server.fake._dispatch(self.command, self.path, body)
         payload = json.dumps(result, ensure_ascii=False).encode("utf-8")
         self.send_response(status)

@@ -117,6 +117,12 @@ async def me(app, *, citizen_id: int) -> dict:
     return identity_service.masked(app.ctx.cipher, await identity_service.get_or_raise(citizen_id=citizen_id))
 
 
+async def openids(principal) -> list[str]:
+    """Every openid of the signed-in person: a member may have joined in either app, and a session from the
+    public account's web authorisation carries the public-account openid, one from the mini-program the other."""
+    return [*await identity_service.openids_of(citizen_id=principal.id), principal.openid or ""]
+
+
 def qr_svg(payload: str) -> Markup:
     """The booking's QR code as inline SVG (a full QR code: hall scanners do not all read Micro QR)."""
     code = segno.make(payload, error="m", micro=False)

@@ -23,6 +23,7 @@ from server.core.auth import CITIZEN_COOKIE, principal_for_token
 from server.core.errors import AppError, NotFound
 from server.h5 import flows, web
 from server.h5.web import page, render
+from server.identity import verification
 from server.progress import service as progress_service
 from server.progress.schemas import LookupQuery
 
@@ -311,14 +312,15 @@ async def my_case(request: Request, receipt_no: str):
 @bp.get("/inbox")
 @page(login=True)
 async def inbox(request: Request):
-    data = await notices_service.get_inbox(openid=request.ctx.citizen.openid or "", limit=50, offset=0)
+    data = await notices_service.get_inbox(openids=await flows.openids(request.ctx.citizen), limit=50, offset=0)
     return render(request, "inbox.html", title="通知", data=data)
 
 
 @bp.get("/inbox/<delivery_id:int>")
 @page(login=True)
 async def inbox_item(request: Request, delivery_id: int):
-    item = await notices_service.open_inbox_item(openid=request.ctx.citizen.openid or "", delivery_id=delivery_id)
+    item = await notices_service.open_inbox_item(openids=await flows.openids(request.ctx.citizen),
+                                                 delivery_id=delivery_id)
     return render(request, "notice.html", title=item["title"], item=item)
 
 
@@ -350,30 +352,29 @@ async def guide_ask(request: Request):
 # ------------------------------------------------------------------ 实名绑定
 
 
-# >>> Slot for the counter binding code (issue 9): when the identity domain gains its service function for it,
-# point COUNTER_CODE_BINDING at it, e.g. `identity_service.bind_with_counter_code`; the page then shows the form.
-COUNTER_CODE_BINDING = None
+# Which form field a refusal of the counter-code binding belongs to: all of them are about the code entered.
+BINDING_FIELDS = {"BINDING_CODE_INVALID": "code", "BINDING_CODE_LIMIT": "code", "ALREADY_BOUND": "code",
+                  "CITIZEN_NOT_FOUND": "code"}
 
 
 @bp.get("/binding")
 @page(login=True)
 async def binding(request: Request):
     return render(request, "binding.html", title="实名认证", me=await flows.me(request.app, citizen_id=_cid(request)),
-                  next=web.safe_next(request.args.get("next")), counter_code=COUNTER_CODE_BINDING is not None)
+                  next=web.safe_next(request.args.get("next")))
 
 
 @bp.post("/binding/code")
 @page(login=True, post=True)
 async def binding_code(request: Request):
+    """Bind with the one-time code hall staff issued after checking the ID card (the identity service's rules)."""
     data = web.form(request)
     next_url = web.safe_next(data.get("next"))
-    me = await flows.me(request.app, citizen_id=_cid(request))
-    if COUNTER_CODE_BINDING is None:
-        return render(request, "binding.html", status=503, title="实名认证", me=me, next=next_url, counter_code=False,
-                      errors={"code": "柜台绑定码功能暂未开放，请在小程序中完成刷脸认证"})
     try:
-        await COUNTER_CODE_BINDING(request.app, citizen_id=_cid(request), code=data.get("code", ""))
+        await verification.bind_with_counter_code(request.app, citizen_id=_cid(request),
+                                                  binding_code=data.get("code", ""))
     except AppError as exc:
-        return render(request, "binding.html", status=exc.status, title="实名认证", me=me, next=next_url,
-                      counter_code=True, errors={"code": exc.message})
+        return render(request, "binding.html", status=exc.status, title="实名认证",
+                      me=await flows.me(request.app, citizen_id=_cid(request)), next=next_url,
+                      errors=web.field_errors(exc, BINDING_FIELDS))
     return redirect(next_url, status=303)

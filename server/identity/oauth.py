@@ -22,8 +22,9 @@ from server.core.errors import AppError
 from server.identity import service
 
 STATE_TTL_SECONDS = 300
-# Only our own citizen pages: a path under /h5/, no scheme, no host, no backslash tricks.
-_NEXT_RE = re.compile(r"^/h5(/[A-Za-z0-9_\-./%]*)?(\?[A-Za-z0-9_\-.=&%]*)?$")
+# Only our own citizen pages: a path under /h5/, no scheme, no host, no backslash tricks. The query may hold
+# "/" and ":" (a page's own ?next=/h5/… or a slot's start=09:00): after a path that is ours they cannot leave it.
+_NEXT_RE = re.compile(r"^/h5(/[A-Za-z0-9_\-./%]*)?(\?[A-Za-z0-9_\-.=&%/:]*)?$")
 
 
 class OAuthStateInvalid(AppError):

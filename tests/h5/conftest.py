@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -69,3 +70,31 @@ async def signed_in(live, client, browser) -> tuple[Browser, dict, str]:
 def field_error(html: str, field: str) -> str | None:
     found = re.search(rf'id="err-{field}" role="alert">([^<]+)<', html)
     return found.group(1) if found else None
+
+
+def wechat_redirect(authorize_url: str, fake, person, *, fragment: bool = True) -> str:
+    """What WeChat does with its authorise URL once the person agrees: back to redirect_uri with a code.
+
+    Checks the URL asks the public account (snsapi_base) and answers the redirect_uri with a fresh
+    web-authorisation code of `person` from the fake WeChat and the state unchanged. (A browser does not send
+    the "#wechat_redirect" fragment: `fragment=False` where the URL comes from an intercepted request.)
+    """
+    parts = urlsplit(authorize_url)
+    assert parts.path == "/connect/oauth2/authorize", authorize_url
+    assert parts.fragment == ("wechat_redirect" if fragment else ""), authorize_url
+    query = dict(parse_qsl(parts.query))
+    assert query["appid"] == fake.appid and query["scope"] == "snsapi_base" and query["response_type"] == "code"
+    assert query["redirect_uri"].endswith("/api/oa/oauth/callback") and query["state"]
+    return f"{query['redirect_uri']}?{urlencode({'code': person.oa_code(), 'state': query['state']})}"
+
+
+async def sign_in_through_wechat(browser: Browser, fake, person, path: str) -> httpx.Response:
+    """Open `path` in WeChat without a session and follow every redirect, WeChat's own simulated; the last page."""
+    res = await browser.get(path)
+    assert res.status_code == 302 and res.headers["location"].startswith("/api/oa/oauth/authorize?next="), res.text
+    res = await browser.get(res.headers["location"])
+    assert res.status_code == 302, res.text
+    res = await browser.get(wechat_redirect(res.headers["location"], fake, person))
+    assert res.status_code == 302 and res.headers["location"] == path, res.text
+    assert browser.http.cookies.get(CITIZEN_COOKIE)
+    return await browser.get(path)

@@ -1,23 +1,28 @@
 """The pages in a real browser: Debian's chromium driven by playwright, on a 375×667 phone with WeChat's user
 agent. Book a slot end to end, see it in 我的预约, cancel it; look a case up; read a notice; 200 % zoom; no
-JavaScript. Screenshots go to docs/h5/ (shown in the README)."""
+JavaScript; a page opened in WeChat without a session signs in through the public account's web authorisation
+(WeChat's redirect simulated with the fake WeChat's code); binding with the counter code. With
+DENGJI_SCREENSHOTS=1 the screenshots in docs/h5/ (shown in the README) are refreshed."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 
 from server.booking import flows as booking_flows
-from tests.booking.conftest import TZ, at
-from tests.factories import make_id_number
-from tests.h5.conftest import WECHAT_UA, citizen
+from server.core.auth import CITIZEN_COOKIE, principal_for_token
+from tests.booking.conftest import TZ, at, book
+from tests.factories import make_id_number, make_mobile, staff_headers
+from tests.h5.conftest import WECHAT_UA, citizen, field_error
 from tests.h5.test_inbox import member_with_notice
 from tests.h5.test_pages import ingest  # noqa: F401  (fixture)
+from tests.h5.test_signin import mp_person
 from tests.notices.conftest import write_config
 from tests.progress.conftest import created, stage
 
@@ -35,9 +40,10 @@ pytestmark = [
 
 
 @pytest.fixture
-def settings(settings):
+def settings(settings, fake_wechat):
     write_config(settings.home)  # notices: fast delivery in-process
-    return settings.model_copy(update={"jobs_backend": "inline"})
+    # WeChat's web-authorisation page is the fake's: the browser follows every redirect itself.
+    return settings.model_copy(update={"jobs_backend": "inline", "wechat_oauth_base": fake_wechat.base_url})
 
 
 @pytest.fixture
@@ -65,12 +71,17 @@ async def phone(chromium, live, *, zoom: float = 1, javascript: bool = True):
 async def sign_in(page, token: str, next_url: str = "/h5/") -> None:
     """The documented development sign-in: paste a citizen token into /h5/dev/login."""
     await page.goto(f"/h5/dev/login?next={quote(next_url)}")
+    await assert_one_thumb(page)
     await page.fill("input[name=token]", token)
     await page.click("button[type=submit]")
     await page.wait_for_url(lambda url: url.endswith(next_url))
 
 
 async def shot(page, name: str) -> None:
+    """Refresh docs/h5/<name>.png, only when asked (DENGJI_SCREENSHOTS=1): booking codes, dates and times differ
+    on every run, so an ordinary test run leaves the committed screenshots alone."""
+    if os.environ.get("DENGJI_SCREENSHOTS") != "1":
+        return
     SHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SHOTS / f"{name}.png"))
 
@@ -211,3 +222,64 @@ async def test_ask_the_guide(live, chromium):
     assert entry.answer.splitlines()[0] in await page.inner_text(".h5-body")
     await assert_one_thumb(page)
     await shot(page, "15-guide-answer")
+
+
+def through_wechat(fake, person) -> None:
+    """The phone's WeChat user: the fake WeChat's authorise page (settings.wechat_oauth_base) signs them in."""
+    fake.web_user = person
+
+
+async def test_opened_in_wechat_the_page_signs_in_as_the_person_of_the_mini_program(live, client, chromium,
+                                                                                    fake_wechat, ingest):  # noqa: F811
+    live.ctx.clock.set(at(23, 8, 30))
+    person, headers = await mp_person(client, fake_wechat)
+    booked = await book(client, headers, start="11:00")
+    assert booked.status_code == 201, booked.text
+    receipt = "2026-1120-000888"
+    day = datetime.now(TZ).date() - timedelta(days=2)
+    results = await ingest.send(
+        created(receipt, [(person.name, person.id_number)], accepted_at=f"{day}T10:00:00+08:00"),
+        stage(receipt, "reviewing", f"{day}T15:00:00+08:00"))
+    assert {r["status"] for r in results} == {"accepted"}
+    page = await phone(chromium, live)
+    through_wechat(fake_wechat, person)
+    await page.goto("/h5/cases")  # from the public account's menu, no session yet
+    await page.wait_for_selector(f"text={receipt}")
+    assert urlsplit(page.url).path == "/h5/cases"  # (the browser keeps the "#wechat_redirect" fragment)
+    [authorised] = [c for c in fake_wechat.calls if c.path == "connect/oauth2/authorize"]
+    assert authorised.status == 302 and authorised.query["scope"] == "snsapi_base"
+    [cookie] = [c for c in await page.context.cookies() if c["name"] == CITIZEN_COOKIE]
+    assert cookie["httpOnly"] and (await principal_for_token(live.app, cookie["value"])).openid == person.oa_openid
+    await assert_one_thumb(page)
+    await shot(page, "16-my-cases-signed-in-through-wechat")
+    await page.click(".h5-nav >> text=我的预约")
+    await page.wait_for_selector("text=2026-11-24 11:00")
+    await page.click("text=2026-11-24 11:00")
+    assert await page.inner_text(".h5-code__value") == booked.json()["code"]
+
+
+async def test_a_public_account_user_binds_with_the_counter_code(live, client, chromium, fake_wechat):
+    live.ctx.clock.set(at(23, 8, 30))
+    person = fake_wechat.person("周晓梅", make_id_number(birth="19700505", seq=77))
+    page = await phone(chromium, live)
+    through_wechat(fake_wechat, person)
+    await page.goto("/h5/binding?next=/h5/cases")
+    await page.wait_for_selector("input[name=code]")
+    await page.fill("input[name=code]", "12345678")
+    await page.click("button:has-text('提交绑定码')")
+    await page.wait_for_selector("#err-code")
+    assert "绑定码无效" in await page.inner_text("#err-code")
+    await assert_one_thumb(page)
+    await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # the field with its error, the button
+    await shot(page, "17-binding-counter-code")
+    hall_staff = await staff_headers(client, role="hall_staff", hall_code="center")
+    res = await client.post("/api/staff/binding-codes", headers=hall_staff, json={
+        "name": person.name, "id_number": person.id_number, "mobile": make_mobile()})
+    assert res.status_code == 201, res.text
+    await page.fill("input[name=code]", res.json()["binding_code"])
+    await page.click("button:has-text('提交绑定码')")
+    await page.wait_for_url(lambda url: urlsplit(url).path == "/h5/cases")
+    assert "没有找到您作为申请人的办件" in await page.inner_text("body")  # bound: the list, not "去实名认证"
+    await page.goto("/h5/binding")
+    assert "您已完成实名认证" in await page.inner_text("body")
+    assert field_error(await page.content(), "code") is None

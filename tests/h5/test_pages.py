@@ -70,6 +70,7 @@ async def test_a_page_without_session_goes_through_wechat_authorisation_or_says_
 async def test_dev_login_signs_the_browser_in_and_is_gone_in_production(live, client, browser):
     res = await browser.get("/h5/dev/login?next=/h5/bookings")
     assert res.status_code == 200 and 'name="token"' in res.text
+    assert "dengji dev citizen --name 张三 --id-number" in res.text  # where a token comes from
     bad = await browser.post("/h5/dev/login", {"token": "wrong", "next": "/h5/bookings"})
     assert bad.status_code == 401 and field_error(bad.text, "token") == "令牌无效或已过期，请重新获取市民令牌"
     token = await login_citizen(client)
@@ -233,9 +234,9 @@ async def test_an_unbound_citizen_is_told_to_verify_in_the_mini_program(live, cl
                                                      "start": "09:00", "idem": "u"})
     assert res.status_code == 403 and "请先完成实名认证" in field_error(res.text, "binding")
     binding = await browser.get("/h5/binding?next=/h5/bookings")
-    assert "刷脸" in binding.text and "示例不动产登记" in binding.text
+    assert "刷脸" in binding.text and "示例不动产登记" in binding.text and "只能在小程序中进行" in binding.text
     code = await browser.post("/h5/binding/code", {"code": "123456", "next": "/h5/bookings"})
-    assert code.status_code == 503 and field_error(code.text, "code")
+    assert code.status_code == 422 and "绑定码无效" in field_error(code.text, "code")
     cases = await browser.get("/h5/cases")
     assert cases.status_code == 403 and "请先完成实名绑定" in cases.text
 
