@@ -851,30 +851,6 @@ async def figures(*, hall_code: str, day: date) -> dict:
     }
 
 
-async def figures_by_day(*, hall_code: str | None, start: date, end: date) -> list[dict]:
-    """Daily figures from start to end (one hall, or every hall when hall_code is None), two grouped queries."""
-    qs = Booking.filter(date__gte=start, date__lte=end)
-    walks = WalkIn.filter(date__gte=start, date__lte=end)
-    if hall_code:
-        qs, walks = qs.filter(hall_code=hall_code), walks.filter(hall_code=hall_code)
-    # Counting a column of the (date, hall_code, status) index lets PostgreSQL answer from the index alone.
-    rows = await qs.annotate(n=Count("date")).group_by("date", "status").values_list("date", "status", "n")
-    walk_rows = await walks.annotate(n=Count("id")).group_by("date").values_list("date", "n")
-    by: dict[date, dict[str, int]] = {}
-    for day, status, n in rows:
-        by.setdefault(day, {})[str(status)] = n
-    walk_ins = dict(walk_rows)
-    out = []
-    for i in range((end - start).days + 1):
-        day = start + timedelta(days=i)
-        counts = by.get(day, {})
-        out.append({"date": day.isoformat(),
-                    "booked": sum(n for s, n in counts.items() if s not in ("cancelled", "declined")),
-                    "checked_in": counts.get("checked_in", 0), "no_show": counts.get("no_show", 0),
-                    "cancelled": counts.get("cancelled", 0), "walk_ins": walk_ins.get(day, 0)})
-    return out
-
-
 async def active_on(*, day: date, hall_codes: list[str] | None = None) -> dict[str, int]:
     """Bookings still to be served on a day, per hall: what closing that day would touch."""
     qs = Booking.filter(date=day, status__in=ACTIVE)

@@ -132,7 +132,8 @@ async def act(request: Request, notice_id: int, action: str):
             catalog, _ = await flows.context(request.app)
             body = parse(NoticeSubmit, {"scheduled_at": _scheduled_at(data.get("scheduled_at"), catalog.tz)})
             await service.submit(cfg=load_config(request.app.ctx.settings), jobs=request.app.ctx.jobs,
-                                 notice_id=notice_id, scheduled_at=body.scheduled_at)
+                                 notice_id=notice_id, scheduled_at=body.scheduled_at, staff_id=principal.id,
+                                 is_admin=principal.role == "admin")
         elif action == "review":
             try:
                 body = parse(NoticeReview, {"decision": data.get("decision", ""), "comment": data.get("comment")})
@@ -141,7 +142,7 @@ async def act(request: Request, notice_id: int, action: str):
             await service.review(jobs=request.app.ctx.jobs, notice_id=notice_id, reviewer_id=principal.id,
                                  **body.model_dump())
         else:
-            await service.withdraw(notice_id=notice_id)
+            await service.withdraw(notice_id=notice_id, staff_id=principal.id, is_admin=principal.role == "admin")
     except FormError as exc:
         return await _detail(request, notice_id, status=422, errors=exc.errors)
     except AppError as exc:

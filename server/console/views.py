@@ -8,18 +8,19 @@ import hmac
 import secrets
 
 from sanic import Blueprint, Request
-from sanic.response import redirect
+from sanic.response import file, html, redirect
 
 from server.console import admin, desk, figures, kb, notices, review, screen, session
 from server.console.forms import FormError, fields, from_app_error, parse
 from server.console.render import STATIC, render
-from server.core.auth import Principal
 from server.core.errors import AppError
 from server.staff import service as staff_service
-from server.staff.schemas import StaffLogin
+from server.staff import views as staff_views
+from server.staff.schemas import PasswordChange, StaffLogin
 
 core = Blueprint("console", url_prefix="/console")
-core.static("/static", str(STATIC), name="static")
+# Only the files that are there, read once: a crafted name (NUL, too long, a directory) is a plain 404.
+STATIC_FILES = {p.relative_to(STATIC).as_posix() for p in STATIC.rglob("*") if p.suffix in (".css", ".js")}
 bp = Blueprint.group(core, desk.bp, screen.bp, review.bp, notices.bp, kb.bp, figures.bp, admin.bp)
 
 
@@ -42,6 +43,14 @@ def _login_form(request: Request, *, status: int = 200, **context):
     return response
 
 
+@core.get("/static/<name:path>")
+async def static(request: Request, name: str):
+    if name not in STATIC_FILES:
+        return html("未找到", status=404)
+    return await file(STATIC / name, headers={"cache-control": "no-cache", "x-content-type-options": "nosniff"},
+                      mime_type="text/css" if name.endswith(".css") else "text/javascript")
+
+
 @core.get("/login")
 async def login_page(request: Request):
     notice = "登录已超时或已退出，请重新登录" if request.args.get("next") else None
@@ -58,7 +67,7 @@ async def login(request: Request):
                            errors={"": "页面已过期，请重新登录"})
     try:
         body = parse(StaffLogin, data)
-        user = await staff_service.authenticate(username=body.username, password=body.password)
+        user = await staff_views.authenticate(request, body)  # the API's login: same throttle, same audit
     except FormError as exc:
         return _login_form(request, status=422, errors=exc.errors, next=target, username=data.get("username"))
     except AppError as exc:
@@ -66,8 +75,7 @@ async def login(request: Request):
                            username=data.get("username"))
     response = redirect(target)
     response.delete_cookie(LOGIN_CSRF, path="/console/login")
-    await session.start(request, response, name=user.display_name,
-                        principal=Principal("staff", user.id, role=user.role.value, hall_code=user.hall_code))
+    await session.start(request, response, name=user.display_name, principal=staff_views.principal_of(user))
     return response
 
 
@@ -88,22 +96,28 @@ async def home(request: Request):
 @core.get("/password")
 @session.page()
 async def password_page(request: Request):
-    return render(request, "password.html")
+    flash = "密码已修改，其他设备上的登录已失效" if request.args.get("changed") else None
+    return render(request, "password.html", flash=flash)
 
 
 @core.post("/password")
 @session.page()
 async def change_password(request: Request):
+    """One's own password, through the API's service; the other sessions end, this one is renewed."""
     data = fields(request)
     try:
-        for name in ("old_password", "new_password"):
-            if not data.get(name):
-                raise FormError({name: "缺少必填项"})
-        await staff_service.change_password(user_id=request.ctx.principal.id, old_password=data["old_password"],
-                                            new_password=data["new_password"])
+        body = parse(PasswordChange, {"current_password": data.get("old_password", ""),
+                                      "new_password": data.get("new_password", "")})
+        user = await staff_service.get_or_raise(account_id=request.ctx.principal.id)
+        user = await staff_service.change_password(user=user, current=body.current_password, new=body.new_password)
     except FormError as exc:
-        return render(request, "password.html", status=422, errors=exc.errors)
+        names = {"current_password": "old_password"}
+        return render(request, "password.html", status=422,
+                      errors={names.get(k, k): v for k, v in exc.errors.items()})
     except AppError as exc:
-        err = from_app_error(exc, {"PASSWORD_WRONG": "old_password", "PASSWORD_TOO_SHORT": "new_password"})
+        err = from_app_error(exc, {"STAFF_PASSWORD_WRONG": "old_password"})
         return render(request, "password.html", status=exc.status, errors=err.errors)
-    return render(request, "password.html", flash="密码已修改，下次登录请使用新密码")
+    response = redirect("/console/password?changed=1")
+    await session.revoke(request)
+    await session.start(request, response, name=request.ctx.console.name, principal=staff_views.principal_of(user))
+    return response

@@ -214,12 +214,20 @@ def _special(components: _Components, paths: dict) -> None:
             op["requestBody"] = {"required": True, "content": {"text/xml": {"schema": {"type": "string"}}}}
 
 
+# HTML pages (the staff console, the public-account pages) and this document itself are not the JSON API.
+NOT_API = ("docs", "console", "h5")
+
+
+def is_api_route(route) -> bool:
+    return not route.path.startswith(NOT_API)
+
+
 def build(app: Sanic) -> dict:
-    """The OpenAPI 3.1 document of every route of the app."""
+    """The OpenAPI 3.1 document of every JSON API route of the app."""
     components = _Components()
     paths: dict = {}
     for route in sorted(app.router.routes, key=lambda r: r.path):
-        if route.path.startswith("docs"):
+        if not is_api_route(route):
             continue
         path = "/" + _PARAM.sub(r"{\1}", route.path)
         for method in sorted(route.methods - {"HEAD", "OPTIONS"}):

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
+REFUSED = "生产环境不能创建测试市民身份（dengji dev citizen 仅供开发使用）"
 
 def cmd_dev_citizen(args: argparse.Namespace) -> None:
     import httpx
 
     from server.cli import _settings
 
+    # Refused before the settings are checked: production demands settings this command never needs, and
+    # the refusal must say why, not which of them is missing.
+    if os.environ.get("DENGJI_ENV", "").strip().lower() == "production":
+        sys.exit(REFUSED)
     settings = _settings()
     if settings.env == "production":
-        sys.exit("生产环境不能创建测试市民身份（dengji dev citizen 仅供开发使用）")
+        sys.exit(REFUSED)
     url = (args.url or f"http://{settings.host}:{settings.port}").rstrip("/")
     body = {"name": args.name, "id_number": args.id_number} | ({"mobile": args.mobile} if args.mobile else {})
     try:

@@ -25,8 +25,7 @@ async def _audit(request: Request, action: str, target_type: str, target_id: obj
     await record_read(request, target_type=target_type, target_ids=[target_id], fields=list(fields), action=action)
 
 
-async def _closure(request: Request) -> tuple[closures.ClosureSpec, object]:
-    body = parse_body(request, ClosureCreate)
+async def _closure(request: Request, body: ClosureCreate) -> tuple[closures.ClosureSpec, object]:
     catalog, now = await booking_flows.context(request.app)
     halls = body.halls
     if request.ctx.principal.role != "admin":
@@ -42,7 +41,7 @@ async def _closure(request: Request) -> tuple[closures.ClosureSpec, object]:
 @require_staff("hall_staff")
 async def closure_preview(request: Request):
     """List (as counts per slot) the bookings a closure would cancel, before it is saved."""
-    spec, _ = await _closure(request)
+    spec, _ = await _closure(request, parse_body(request, ClosureCreate))
     catalog = await catalog_service.get(request.app)
     return json(closures.preview_read(catalog, await closures.touched(spec)))
 
@@ -51,7 +50,7 @@ async def closure_preview(request: Request):
 @require_staff("hall_staff")
 async def closure_create(request: Request):
     """Close halls, days or sessions: the touched bookings are cancelled for the center and told by WeChat."""
-    spec, now = await _closure(request)
+    spec, now = await _closure(request, parse_body(request, ClosureCreate))
     out = await closures.close(request.app, closure=spec, staff_id=request.ctx.principal.id, now=now)
     await _audit(request, "closure.create", "calendar", ",".join(map(str, out["calendar_ids"])),
                  ["date", "halls", "sessions", "reason"])

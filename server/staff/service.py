@@ -139,21 +139,6 @@ async def authenticate(*, username: str, password: str) -> StaffUser:
     return user
 
 
-async def change_password(*, user_id: int, old_password: str, new_password: str) -> None:
-    """Change one's own password after proving the current one (the console's password page)."""
-    if not 8 <= len(new_password) <= 256:
-        raise AppError("新密码长度应为 8 至 256 位", code="PASSWORD_TOO_SHORT", status=422)
-    user = await StaffUser.get_or_none(id=user_id, active=True)
-    try:
-        await asyncio.to_thread(_hasher.verify, user.password_hash if user else _DUMMY_HASH, old_password)
-    except VerificationError as exc:
-        raise AppError("当前密码不正确", code="PASSWORD_WRONG", status=422) from exc
-    if user is None:
-        raise LoginRejected()
-    password_hash = await asyncio.to_thread(_hasher.hash, new_password)
-    await StaffUser.filter(id=user.id).update(password_hash=password_hash)
-
-
 async def get_all() -> list[StaffUser]:
     return await StaffUser.all().order_by("id")
 

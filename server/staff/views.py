@@ -14,7 +14,7 @@ from server.staff.schemas import AuditQuery, PasswordChange, PasswordReset, Staf
 bp = Blueprint("staff", url_prefix="/api/staff")
 
 
-def _principal(user) -> Principal:
+def principal_of(user) -> Principal:
     return Principal("staff", user.id, role=user.role.value, hall_code=user.hall_code, version=user.session_version)
 
 
@@ -23,9 +23,8 @@ async def _check_hall(request: Request, hall_code: str | None) -> None:
         raise Unprocessable("大厅不存在", code="UNKNOWN_HALL")
 
 
-@bp.post("/login")
-async def login(request: Request):
-    body = parse_body(request, StaffLogin)
+async def authenticate(request: Request, body: StaffLogin):
+    """Log a staff member in under the throttle, auditing the outcome (the API's login and the console's)."""
     ctx = request.app.ctx
     try:
         user = await service.login(redis=ctx.redis, keys=ctx.keys, settings=ctx.settings, username=body.username,
@@ -35,8 +34,14 @@ async def login(request: Request):
         await record_write(request, action=f"staff.login.{exc.code.lower()}", actor_id=body.username,
                            target_id=body.username, fields=[])
         raise
-    token = await issue_session(request.app, _principal(user))
     await record_write(request, action="staff.login", actor_id=user.id, target_id=user.id, fields=[])
+    return user
+
+
+@bp.post("/login")
+async def login(request: Request):
+    user = await authenticate(request, parse_body(request, StaffLogin))
+    token = await issue_session(request.app, principal_of(user))
     return json({"token": token, "staff": service.read(user)})
 
 
@@ -62,7 +67,7 @@ async def change_password(request: Request):
     user = await service.get_or_raise(account_id=request.ctx.principal.id)
     user = await service.change_password(user=user, current=body.current_password, new=body.new_password)
     await revoke_session(request.app, bearer_token(request))
-    return json({"token": await issue_session(request.app, _principal(user)), "staff": service.read(user)})
+    return json({"token": await issue_session(request.app, principal_of(user)), "staff": service.read(user)})
 
 
 @bp.get("/accounts")

@@ -28,3 +28,11 @@ async def test_static_files_are_served(live):
         res = await live.http.get(f"/console/static/vendor/{name}")
         assert res.status_code == 200 and res.content == (VENDOR / name).read_bytes()
     assert (await live.http.get("/console/static/console.css")).status_code == 200
+
+
+async def test_crafted_static_names_are_a_plain_404_never_a_500(live):
+    for prefix in ("/console/static/", "/h5/static/"):
+        for name in ("%00", "a" * 300, "%FF", "vendor", "", "..%2F..%2Fviews.py", "vendor%2F..%2F..%2Fviews.py",
+                     "VENDOR.md", "vendor/VENDOR.md"):
+            res = await live.http.get(prefix + name)
+            assert res.status_code == 404, (prefix + name, res.status_code)

@@ -19,10 +19,13 @@
       var g = JSON.parse(f.dataset.chart);
       echarts.init(f).setOption({
         animation: false, tooltip: {trigger: "axis"}, legend: {data: g.series.map(function (s) { return s.name; })},
-        grid: {left: 48, right: 16, bottom: 40, top: 40},
-        xAxis: {type: "category", data: g.days}, yAxis: {type: "value", minInterval: 1},
+        grid: {left: 48, right: 56, bottom: 40, top: 48},
+        xAxis: {type: "category", data: g.periods},
+        yAxis: [{type: "value", minInterval: 1},
+                {type: "value", min: 0, max: 100, axisLabel: {formatter: "{value}%"}, splitLine: {show: false}}],
         series: g.series.map(function (s) {
-          return {name: s.name, type: s.type, data: s.data, smooth: s.type === "line", barMaxWidth: 24};
+          return {name: s.name, type: s.type, data: s.data, yAxisIndex: s.axis || 0, smooth: s.type === "line",
+                  barMaxWidth: 24, connectNulls: true};
         })
       });
       f.dataset.drawn = "1";
