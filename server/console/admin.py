@@ -1,8 +1,9 @@
 """Admin pages: staff accounts, the audit log with filters, and the calendar (days, slot quotas, closures
 with the bookings they touch shown before saving).
 
-Built on the services that exist today: accounts can be created and listed; disabling, resetting a password
-and changing role or hall come with issue 11's service functions (the page says so until then)."""
+Accounts are changed through the service functions behind /api/staff/accounts/...: name, role, hall,
+disable/enable, an admin password reset, revoking sessions and lifting a login lock-out; the changed account
+gets the change on its next request, console or API."""
 
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ from server.booking.schemas import SlotQuotaUpdate
 from server.catalog import editing
 from server.catalog.schemas import CalendarDayCreate
 from server.console.forms import FormError, fields, from_app_error, parse
-from server.console.render import ROLE_NAMES, render
+from server.console.render import ROLE_NAMES, refuse, render
 from server.console.session import page
 from server.core.errors import AppError
 from server.staff import service as staff_service
-from server.staff.schemas import AuditQuery, StaffCreate
+from server.staff import views as staff_views
+from server.staff.schemas import AuditQuery, PasswordReset, StaffCreate, StaffUpdate
 
 bp = Blueprint("console_admin", url_prefix="/console")
 
@@ -72,13 +74,77 @@ async def create_staff(request: Request):
     data = fields(request)
     try:
         body = parse(StaffCreate, data)
+        await staff_views.check_hall(request, body.hall_code)
         user = await staff_service.create(**body.model_dump())
     except FormError as exc:
         return await _staff(request, status=422, errors=exc.errors, form=data)
     except AppError as exc:
         return await _staff(request, status=exc.status, form=data,
-                            errors=from_app_error(exc, {"STAFF_EXISTS": "username"}).errors)
+                            errors=from_app_error(exc, {"STAFF_EXISTS": "username", "UNKNOWN_HALL": "hall_code"}).errors)
     return await _staff(request, flash=f"已创建账号 {user.username}（{ROLE_NAMES[user.role.value]}）")
+
+
+async def _account(request: Request, account_id: int, *, status: int = 200, **extra):
+    catalog, _ = await flows.context(request.app)
+    user = await staff_service.get_or_raise(account_id=account_id)
+    audit = await staff_service.audit_entries(limit=30, target_id=str(account_id))
+    if not extra.get("form"):
+        extra["form"] = staff_service.read(user)
+    extra.setdefault("flash", FLASH.get(request.args.get("done", "")))
+    return render(request, "staff_account.html", status=status, account=staff_service.read(user), audit=audit,
+                  roles=[(r.value, ROLE_NAMES[r.value]) for r in StaffRole], self_id=request.ctx.principal.id,
+                  halls=[h for h in catalog.halls.values() if h.active], **extra)
+
+
+@bp.get("/staff/<account_id:int>")
+@page("admin")
+async def account(request: Request, account_id: int):
+    try:
+        return await _account(request, account_id)
+    except AppError as exc:
+        return refuse(request, exc.message, status=exc.status)
+
+
+ACCOUNT_FIELDS = {"STAFF_SELF_CHANGE": "role", "UNKNOWN_HALL": "hall_code"}
+FLASH = {"update": "账号信息已保存", "disable": "账号已停用，其所有登录已失效", "enable": "账号已启用",
+         "password": "密码已重置，其所有登录已失效，登录锁定已解除", "sessions": "已注销该账号的所有登录",
+         "lockout": "已解除登录锁定"}
+
+
+@bp.post("/staff/<account_id:int>/<action:update|disable|enable|password|sessions|lockout>")
+@page("admin")
+async def account_action(request: Request, account_id: int, action: str):
+    """The account actions of /api/staff/accounts/<id>..., through the same service functions."""
+    data = fields(request)
+    ctx = request.app.ctx
+    try:
+        user = await staff_service.get_or_raise(account_id=account_id)
+        if action in ("update", "disable", "enable"):
+            if action == "update":
+                changes = {"display_name": data.get("display_name", ""), "role": data.get("role", ""),
+                           "hall_code": data.get("hall_code") or None}
+            else:
+                changes = {"active": action == "enable"}
+            changes = parse(StaffUpdate, changes).model_dump(exclude_unset=True)
+            await staff_views.check_hall(request, changes.get("hall_code"))
+            await staff_service.update(user=user, actor_id=request.ctx.principal.id, changes=changes)
+        elif action == "password":
+            body = parse(PasswordReset, {"new_password": data.get("new_password", "")})
+            await staff_service.reset_password(user=user, new=body.new_password)
+            await staff_service.lift_lockout(redis=ctx.redis, keys=ctx.keys, user=user)
+        elif action == "sessions":
+            await staff_service.revoke_sessions(user=user)
+        else:
+            await staff_service.lift_lockout(redis=ctx.redis, keys=ctx.keys, user=user)
+    except FormError as exc:
+        return await _account(request, account_id, status=422, errors=exc.errors,
+                              form=data if action == "update" else None)
+    except AppError as exc:
+        if exc.code == "STAFF_NOT_FOUND":
+            return refuse(request, exc.message, status=exc.status)
+        return await _account(request, account_id, status=exc.status,
+                              errors=from_app_error(exc, ACCOUNT_FIELDS).errors)
+    return redirect(f"/console/staff/{account_id}?done={action}")
 
 
 # ------------------------------------------------------------------ calendar

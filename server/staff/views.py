@@ -18,7 +18,7 @@ def principal_of(user) -> Principal:
     return Principal("staff", user.id, role=user.role.value, hall_code=user.hall_code, version=user.session_version)
 
 
-async def _check_hall(request: Request, hall_code: str | None) -> None:
+async def check_hall(request: Request, hall_code: str | None) -> None:
     if hall_code and hall_code not in (await catalog_service.get(request.app)).halls:
         raise Unprocessable("大厅不存在", code="UNKNOWN_HALL")
 
@@ -80,7 +80,7 @@ async def accounts(request: Request):
 @require_staff("admin")
 async def create_account(request: Request):
     body = parse_body(request, StaffCreate)
-    await _check_hall(request, body.hall_code)
+    await check_hall(request, body.hall_code)
     user = await service.create(**body.model_dump())
     return json(service.read(user), status=201)
 
@@ -99,7 +99,7 @@ async def update_account(request: Request, account_id: int):
     changes = body.model_dump(exclude_unset=True)
     if "role" in changes and changes["role"] is None or "active" in changes and changes["active"] is None:
         raise Unprocessable("角色和启用状态不能为空", code="VALIDATION_ERROR")
-    await _check_hall(request, changes.get("hall_code"))
+    await check_hall(request, changes.get("hall_code"))
     user = await service.get_or_raise(account_id=account_id)
     user = await service.update(user=user, actor_id=request.ctx.principal.id, changes=changes)
     return json(service.read(user))

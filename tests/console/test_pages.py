@@ -31,14 +31,21 @@ async def test_login_logout_password_and_idle_timeout(live, client):
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/console" in cookie
     client.cookies.clear()
     console = await console_login(live, "reviewer")
+    console_user = (await StaffUser.all().order_by("-id").first()).username
     home = await console.get("/console/")
     assert home.status_code == 200 and "预约审核" in home.text and "人员与审计" not in home.text
     res = await console.post("/console/password", {"old_password": "nope-nope", "new_password": "another-pass-9"})
-    assert res.status_code == 422 and 'id="e-old_password"' in res.text and "当前密码不正确" in res.text
+    assert res.status_code == 403 and 'id="e-old_password"' in res.text and "当前密码不正确" in res.text
     res = await console.post("/console/password", {"old_password": PASSWORD, "new_password": "short"})
     assert res.status_code == 422 and 'id="e-new_password"' in res.text
+    other = await client.post("/api/staff/login", json={"username": console_user, "password": PASSWORD})
+    other = {"authorization": f"Bearer {other.json()['token']}"}
     res = await console.post("/console/password", {"old_password": PASSWORD, "new_password": "another-pass-9"})
-    assert res.status_code == 200 and "密码已修改" in res.text
+    assert res.status_code == 302  # the one change-password service of PUT /api/staff/me/password
+    page = await console.get(res.headers["location"])
+    assert page.status_code == 200 and "密码已修改" in page.text  # this console session was renewed...
+    assert (await client.get("/api/staff/me", headers=other)).status_code == 401  # ...the others ended
+    console.csrf = csrf_of(page.text)
     res = await console.post("/console/logout")
     assert res.status_code == 302
     assert (await console.get("/console/")).headers["location"].startswith("/console/login")
