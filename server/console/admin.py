@@ -80,7 +80,8 @@ async def create_staff(request: Request):
         return await _staff(request, status=422, errors=exc.errors, form=data)
     except AppError as exc:
         return await _staff(request, status=exc.status, form=data,
-                            errors=from_app_error(exc, {"STAFF_EXISTS": "username", "UNKNOWN_HALL": "hall_code"}).errors)
+                            errors=from_app_error(exc, {"STAFF_EXISTS": "username",
+                                                       "UNKNOWN_HALL": "hall_code"}).errors)
     return await _staff(request, flash=f"已创建账号 {user.username}（{ROLE_NAMES[user.role.value]}）")
 
 

@@ -1,4 +1,5 @@
-"""Hall desk (hall_staff): today's bookings by slot, check-in, walk-ins, the queue and the call-screen link."""
+"""Hall desk (hall_staff): today's bookings by slot, check-in, walk-ins, the queue, the call-screen link, and the
+counter binding code (POST /api/staff/binding-codes' service) for a citizen whose ID card was checked here."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from server.console.forms import FormError, fields, from_app_error, parse
 from server.console.render import refuse, render
 from server.console.session import page
 from server.core.errors import AppError
+from server.identity import verification
+from server.identity.schemas import BindingCodeCreate
 from server.queue import service as queue
 from server.staff.audit import record_read
 
@@ -182,3 +185,34 @@ async def screen_token(request: Request, code: str):
     token = await screen.issue_token(request.app, hall.code)
     url = f"{request.scheme}://{request.host}/console/halls/{hall.code}/screen?token={token}"
     return await _desk(request, code, screen_url=url, flash="已生成叫号大屏链接，请在大厅电视的浏览器中打开")
+
+
+def _bind_field(code: str) -> str:
+    """The desk form's box for an identity error code (INVALID_ID_NUMBER, INVALID_MOBILE, INVALID_NAME...)."""
+    return next((f"bind_{name}" for key, name in (("ID", "id_number"), ("MOBILE", "mobile"), ("NAME", "name"))
+                 if key in code), "bind_id_number")
+
+
+@bp.post("/halls/<code>/binding-code")
+@page("hall_staff")
+async def binding_code(request: Request, code: str):
+    """Issue a one-time binding code for the person whose ID card the desk just checked (the API's service)."""
+    data = fields(request)
+    form = {k: data.get(f"bind_{k}", "") for k in ("name", "id_number", "mobile")}
+    try:
+        _, _, hall = await _hall(request, code)
+        if data.get("bind_checked") != "1":
+            raise FormError({"bind_checked": "请先核验身份证原件"})
+        try:
+            body = parse(BindingCodeCreate, {k: v for k, v in form.items() if v} | {"hall_code": hall.code})
+        except FormError as exc:
+            raise FormError({f"bind_{k}": v for k, v in exc.errors.items()}) from exc
+        issued = await verification.issue_counter_code(
+            request.app, staff=request.ctx.principal, ip=request.remote_addr or request.ip,
+            request_id=getattr(request.ctx, "request_id", None), **body.model_dump())
+    except FormError as exc:
+        return await _desk(request, code, status=422, errors=exc.errors, bind_form=form)
+    except AppError as exc:
+        return await _desk(request, code, status=exc.status, bind_form=form,
+                           errors={_bind_field(exc.code): exc.message})
+    return await _desk(request, code, issued=issued)

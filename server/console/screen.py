@@ -1,6 +1,8 @@
 """The hall's call screen: a full-screen page for the hall's TV, opened with a long-lived screen token
 (no staff login on the TV), fed live by server-sent events from the hall's Redis channel, so a call made on
-any worker reaches every screen."""
+any worker reaches every screen. Beside the calls it shows the hall's rotating check-in QR
+(`server/booking/checkin_qr.py`), drawn here as SVG (segno) and fetched again when its window turns, before the
+one shown expires."""
 
 from __future__ import annotations
 
@@ -8,11 +10,14 @@ import asyncio
 import hashlib
 import json
 import secrets
+from datetime import datetime
 
+import segno
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
+from sanic.response import json as json_response
 
-from server.booking import flows
+from server.booking import checkin_qr, flows
 from server.console.render import refuse, render
 from server.core.errors import AppError, Forbidden
 from server.queue import service as queue
@@ -40,10 +45,16 @@ async def _check(request: Request, code: str) -> None:
         raise Forbidden("大屏链接无效或已过期，请在大厅工作台重新生成", code="SCREEN_TOKEN_INVALID")
 
 
-def _checkin_qr(app, hall_code: str):
-    """SLOT for issue 9 (identity): the hall's short-lived check-in QR. Returns None until that service
-    function exists; then call it here and the screen shows the QR under the call list."""
-    return None
+async def _checkin_qr(app, hall_code: str) -> dict | None:
+    """The hall's check-in QR as it should be shown now: an SVG data URI of WeChat's QR URL and the seconds
+    until the next one; None when the public account is not configured (no QR to show)."""
+    qr = await checkin_qr.current_checkin_qr(app, hall_code=hall_code)
+    if not qr["qr_url"]:
+        return None
+    _, now = await flows.context(app)
+    refresh_in = (datetime.fromisoformat(qr["refresh_at"]) - now).total_seconds()
+    return {"svg": segno.make(qr["qr_url"], error="m").svg_data_uri(scale=8, border=2),
+            "refresh_in": max(5, int(refresh_in) + 1), "expires_at": qr["expires_at"]}
 
 
 @bp.get("/<code>/screen")
@@ -55,8 +66,18 @@ async def screen(request: Request, code: str):
     catalog, now = await flows.context(request.app)
     hall = catalog.hall(code)
     calls = [queue.read(t) for t in await queue.board(hall_code=hall.code, day=now.date())]
-    return render(request, "screen.html", hall=hall, calls=calls, token=request.args.get("token"),
-                  qr=_checkin_qr(request.app, hall.code))
+    try:
+        qr = await _checkin_qr(request.app, hall.code)
+    except AppError:  # WeChat unavailable: the calls still show, the page fetches the QR again
+        qr = None
+    return render(request, "screen.html", hall=hall, calls=calls, token=request.args.get("token"), qr=qr)
+
+
+@bp.get("/<code>/screen/qr")
+async def screen_qr(request: Request, code: str):
+    """The current check-in QR for the screen (JSON: svg, refresh_in seconds); 503 while WeChat is down."""
+    await _check(request, code)
+    return json_response({"qr": await _checkin_qr(request.app, code)}, headers={"cache-control": "no-store"})
 
 
 @bp.get("/<code>/screen/events")

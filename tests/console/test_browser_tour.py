@@ -11,7 +11,8 @@ from tests.factories import make_id_number, staff_headers
 from tests.progress.conftest import Ingest, created
 
 PAGES = {"review": "/console/review", "hotline": "/console/hotline", "cases": "/console/cases",
-         "calendar": "/console/calendar?hall=center&day=2026-11-24", "staff-audit": "/console/staff", "home": "/console/"}
+         "calendar": "/console/calendar?hall=center&day=2026-11-24", "staff-audit": "/console/staff",
+         "home": "/console/"}
 
 
 async def _no_sideways_scroll(page) -> None:

@@ -27,6 +27,19 @@
     });
     if (calls.length) { now.textContent = calls[0].number; win.textContent = "请到 " + calls[0].window + " 号窗口"; }
   }
+  // The check-in QR turns every few minutes: fetch the new one when the server says, keep the old on errors.
+  var qrSrc = document.currentScript.getAttribute("data-qr"), qr = document.getElementById("checkin-qr");
+  var qrLabel = document.getElementById("checkin-qr-label");
+  function refreshQr() {
+    fetch(qrSrc, {cache: "no-store"}).then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (d) {
+        var on = !!d.qr;
+        if (on) { qr.src = d.qr.svg; qr.dataset.refreshIn = d.qr.refresh_in; qr.dataset.loaded = String(Date.now()); }
+        qr.style.display = qrLabel.style.display = on ? "" : "none";
+        setTimeout(refreshQr, (on ? d.qr.refresh_in : 60) * 1000);
+      }, function () { setTimeout(refreshQr, 30000); });
+  }
+  setTimeout(refreshQr, (parseInt(qr.dataset.refreshIn, 10) || 5) * 1000);
   var es = new EventSource(src);
   es.addEventListener("board", function (e) { board(JSON.parse(e.data)); });
   es.addEventListener("call", function (e) { show(JSON.parse(e.data)); });
