@@ -47,6 +47,13 @@ async def test_compose_send_and_report(live, client, fake_wechat, browser):
     await expect(page.locator("#notice-status")).to_have_text("草稿")
     await page.click("#submit-notice")
     notice = await Notice.get(title="周末临时加开服务窗口")
+    # 业务通知 needs a second pair of eyes: a reviewer approves it, and only then it goes out.
+    await expect(page.locator("#notice-status")).to_have_text("待审核")
+    reviewer = await new_page(browser, live)
+    await browser_login(reviewer, await make_staff("reviewer"))
+    await reviewer.goto(f"/console/notices/{notice.id}")
+    await reviewer.click("button[name=decision][value=approve]")
+    await expect(reviewer.locator("#notice-status")).not_to_have_text("待审核")
     await live.ctx.jobs.drain(timeout=10)
     for _ in range(50):
         await page.goto(f"/console/notices/{notice.id}")
