@@ -851,15 +851,6 @@ async def figures(*, hall_code: str, day: date) -> dict:
     }
 
 
-async def active_on(*, day: date, hall_codes: list[str] | None = None) -> dict[str, int]:
-    """Bookings still to be served on a day, per hall: what closing that day would touch."""
-    qs = Booking.filter(date=day, status__in=ACTIVE)
-    if hall_codes:
-        qs = qs.filter(hall_code__in=hall_codes)
-    rows = await qs.annotate(n=Count("id")).group_by("hall_code").values_list("hall_code", "n")
-    return dict(rows)
-
-
 # --------------------------------------------------------------------------- sweeps
 
 

@@ -1,5 +1,6 @@
-"""Admin pages: staff accounts, the audit log with filters, and the calendar (days, slot quotas, closures
-with the bookings they touch shown before saving).
+"""Admin pages: staff accounts, the audit log with filters, and the calendar: days, slot quotas, closures
+(`server/operations/closures.py`: the bookings they touch shown before saving, then cancelled for the center
+and told), and per hall its hours, Saturday duty, extended hours and business scope (`server/operations/service.py`).
 
 Accounts are changed through the service functions behind /api/staff/accounts/...: name, role, hall,
 disable/enable, an admin password reset, revoking sessions and lifting a login lock-out; the changed account
@@ -16,7 +17,6 @@ from sanic.response import redirect
 
 from models import DayKind, StaffRole
 from server.booking import flows
-from server.booking import service as booking_service
 from server.booking.schemas import SlotQuotaUpdate
 from server.catalog import editing
 from server.catalog.schemas import CalendarDayCreate
@@ -24,6 +24,9 @@ from server.console.forms import FormError, fields, from_app_error, parse
 from server.console.render import ROLE_NAMES, refuse, render
 from server.console.session import page
 from server.core.errors import AppError
+from server.operations import closures
+from server.operations import service as operations
+from server.operations.schemas import ClosureCreate, HoursUpdate, ScopePause
 from server.staff import service as staff_service
 from server.staff import views as staff_views
 from server.staff.schemas import AuditQuery, PasswordReset, StaffCreate, StaffUpdate
@@ -185,8 +188,13 @@ def _day_data(request: Request) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
-async def _touched(day: date, halls: list[str]) -> dict[str, int]:
-    return await booking_service.active_on(day=day, hall_codes=halls or None)
+async def _preview(request: Request, body) -> dict:
+    """The bookings a closure (or a holiday) would cancel, as closures.preview_read counts them."""
+    catalog, now = await flows.context(request.app)
+    spec = closures.spec(catalog, first=body.date, last=getattr(body, "end_date", None), halls=body.halls,
+                         sessions=[x.model_dump() for x in body.sessions] if body.sessions else None,
+                         reason=getattr(body, "reason", None) or body.name, today=now.date())
+    return closures.preview_read(catalog, await closures.touched(spec))
 
 
 @bp.get("/calendar")
@@ -203,19 +211,24 @@ async def create_day(request: Request):
     confirmed = fields(request).get("confirm") == "1"
     try:
         body = parse(CalendarDayCreate, data)
-        if body.kind in (DayKind.CLOSURE, DayKind.HOLIDAY) and not confirmed:
-            touched = await _touched(body.date, body.halls)
-            if touched:
-                return await _calendar(request, form=data, touched=touched)
+        _, now = await flows.context(request.app)
+        if body.kind in (DayKind.CLOSURE, DayKind.HOLIDAY) and not confirmed and body.date >= now.date():
+            preview = await _preview(request, body)
+            if preview["count"]:
+                return await _calendar(request, form=data, touched=preview)
         entry = await editing.create_day(request.app, day=body.date, kind=body.kind, name=body.name,
                                          halls=body.halls,
                                          sessions=[s.model_dump() for s in body.sessions] if body.sessions else None)
+        cancelled = 0
+        if entry.kind in (DayKind.HOLIDAY, DayKind.CLOSURE):  # as POST /api/staff/calendar: cancelled and told
+            cancelled = len(await closures.cancel_for_entry(request.app, entry=entry, now=now))
     except FormError as exc:
         return await _calendar(request, status=422, errors=exc.errors, form=data)
     except AppError as exc:
         return await _calendar(request, status=exc.status, form=data,
                                errors=from_app_error(exc, CALENDAR_FIELDS).errors)
-    return await _calendar(request, flash=f"已添加：{entry.date} {KIND_NAMES[entry.kind]} {entry.name}")
+    flash = f"已添加：{entry.date} {KIND_NAMES[entry.kind]} {entry.name}"
+    return await _calendar(request, flash=flash + (f"，已为中心取消 {cancelled} 个预约并通知市民" if cancelled else ""))
 
 
 @bp.post("/calendar/<day_id:int>/delete")
@@ -247,3 +260,144 @@ async def slot_quota(request: Request):
     online, hotline = result["online"]["quota"], result["hotline"]["quota"]
     flash = f"{result['date']} {result['start']} 号源已调整：线上 {online}、电话 {hotline}"
     return await _calendar(request, flash=flash, quota_form={"hall": body.hall, "day": body.day.isoformat()})
+
+
+# ------------------------------------------------------------------ closures (临时闭厅)
+
+CLOSURE_FIELDS = {"INVALID_DATE_RANGE": "end_date", "DATE_PASSED": "date", "HALL_NOT_FOUND": "halls",
+                  "INVALID_SESSION": "session_start"}
+
+
+def _closure_data(request: Request) -> dict:
+    data = fields(request, lists=("halls",))
+    out = {"date": data.get("date"), "end_date": data.get("end_date") or None, "halls": data.get("halls", []),
+           "reason": data.get("reason", "")}
+    if data.get("session_start") or data.get("session_end"):
+        out["sessions"] = [{"start": data.get("session_start", ""), "end": data.get("session_end", "")}]
+    return out
+
+
+@bp.post("/calendar/closure")
+@page("admin")
+async def closure(request: Request):
+    """Close halls, days or a session: first the touched bookings (counts per slot), then on confirm save,
+    cancel them for the center and tell each citizen (POST /api/staff/closures/preview, then /closures)."""
+    data = _closure_data(request)
+    confirmed = fields(request).get("confirm") == "1"
+    try:
+        body = parse(ClosureCreate, data)
+        if not confirmed:
+            return await _calendar(request, closure_form=data, closure_preview=await _preview(request, body))
+        catalog, now = await flows.context(request.app)
+        spec = closures.spec(catalog, first=body.date, last=body.end_date, halls=body.halls,
+                             sessions=[x.model_dump() for x in body.sessions] if body.sessions else None,
+                             reason=body.reason, today=now.date())
+        out = await closures.close(request.app, closure=spec, staff_id=request.ctx.principal.id, now=now)
+    except FormError as exc:
+        return await _calendar(request, status=422, closure_errors=exc.errors, closure_form=data)
+    except AppError as exc:
+        return await _calendar(request, status=exc.status, closure_form=data,
+                               closure_errors=from_app_error(exc, CLOSURE_FIELDS).errors)
+    return await _calendar(request, flash=f"已闭厅（{len(out['calendar_ids'])} 天），已为中心取消 {out['cancelled']} 个"
+                                          "预约并通知市民")
+
+
+# ------------------------------------------------------------------ a hall's hours and business scope
+
+HOURS_FIELDS = {"INVALID_SESSION": "weekday", "SESSIONS_REQUIRED": "weekday", "SATURDAY_SESSIONS_REQUIRED": "saturday",
+                "SATURDAY_SESSIONS_FORBIDDEN": "saturday", "SATURDAY_BOOKING_ONLY_INVALID": "saturday_booking_only",
+                "INVALID_EXTENDED": "ext_kind", "INVALID_DATE_RANGE": "ext_until"}
+
+
+def _periods_text(periods) -> str:
+    return "、".join(f"{a.strftime('%H:%M')}-{b.strftime('%H:%M')}" for a, b in periods)
+
+
+def _periods(text: str) -> list[dict]:
+    """"09:00-12:00、13:30-17:00" (any of ，,、; as separators, – or ~ for the dash) as Session bodies."""
+    out = []
+    for part in text.replace("，", ",").replace("、", ",").replace(";", ",").split(","):
+        if part.strip():
+            start, _, end = part.strip().replace("–", "-").replace("~", "-").replace("～", "-").partition("-")
+            out.append({"start": start.strip(), "end": end.strip()})
+    return out
+
+
+async def _hall_page(request: Request, code: str, *, status: int = 200, **extra):
+    catalog, _ = await flows.context(request.app)
+    hall = catalog.hall(code)
+    extra.setdefault("form", {
+        "weekday": _periods_text(hall.weekday), "saturday": _periods_text(hall.saturday),
+        "saturday_duty": hall.saturday_duty, "saturday_booking_only": hall.saturday_booking_only,
+        **({"ext_kind": e.kind, "ext_start": e.period[0].strftime("%H:%M"), "ext_end": e.period[1].strftime("%H:%M"),
+            "ext_from": e.first.isoformat() if e.first else "", "ext_until": e.last.isoformat() if e.last else ""}
+           if (e := next(iter(hall.extended), None)) else {})})
+    extra.setdefault("flash", {"hours": "服务时间已保存", "pause": "已暂停该业务", "resume": "已恢复该业务"}.get(
+        request.args.get("done", "")))
+    return render(request, "hall_settings.html", status=status, hall=hall,
+                  scope=operations.scope_read(catalog, hall.code), **extra)
+
+
+@bp.get("/calendar/halls/<code>")
+@page("admin")
+async def hall_settings(request: Request, code: str):
+    try:
+        return await _hall_page(request, code)
+    except AppError as exc:
+        return refuse(request, exc.message, status=exc.status)
+
+
+@bp.post("/calendar/halls/<code>/hours")
+@page("admin")
+async def hall_hours(request: Request, code: str):
+    """Hours, Saturday duty and extended hours (PUT /api/staff/halls/<code>/hours' service)."""
+    data = fields(request)
+    body = {"weekday": _periods(data.get("weekday", "")), "saturday": _periods(data.get("saturday", "")),
+            "saturday_duty": data.get("saturday_duty") == "1",
+            "saturday_booking_only": data.get("saturday_booking_only") == "1", "extended": []}
+    if data.get("ext_kind"):
+        body["extended"] = [{"kind": data["ext_kind"], "start": data.get("ext_start", ""),
+                             "end": data.get("ext_end", ""), "from": data.get("ext_from") or None,
+                             "until": data.get("ext_until") or None}]
+    form = data | {"saturday_duty": body["saturday_duty"], "saturday_booking_only": body["saturday_booking_only"]}
+    try:
+        changes = parse(HoursUpdate, body).changes()
+        _, now = await flows.context(request.app)
+        out = await operations.update_hours(request.app, code=code, changes=changes, now=now)
+    except FormError as exc:
+        names = {"extended": "ext_kind"}
+        errors = {names.get(k.split(".")[0], k.split(".")[0]): v for k, v in exc.errors.items()}
+        return await _hall_page(request, code, status=422, errors=errors, form=form)
+    except AppError as exc:
+        if exc.code == "HALL_NOT_FOUND":
+            return refuse(request, exc.message, status=exc.status)
+        return await _hall_page(request, code, status=exc.status, form=form,
+                                errors=from_app_error(exc, HOURS_FIELDS).errors)
+    if out.get("cancelled_bookings"):
+        return await _hall_page(request, code, flash=f"服务时间已保存；被移出服务时段的 {out['cancelled_bookings']} 个"
+                                                     "预约已为中心取消并通知市民")
+    return redirect(f"/console/calendar/halls/{code}?done=hours")
+
+
+@bp.post("/calendar/halls/<code>/scope/<business_type>/<action:pause|resume>")
+@page("admin")
+async def hall_scope(request: Request, code: str, business_type: str, action: str):
+    """Pause (with a reason) or resume a business type at this hall (PUT/DELETE /api/staff/halls/<code>/scope/...)."""
+    data = fields(request)
+    try:
+        if action == "pause":
+            try:
+                body = parse(ScopePause, {"reason": data.get("reason", "")})
+            except FormError as exc:
+                raise FormError({f"reason-{business_type}": next(iter(exc.errors.values()))}) from exc
+            await operations.pause(request.app, hall_code=code, business_type=business_type, reason=body.reason,
+                                   staff_id=request.ctx.principal.id)
+        else:
+            await operations.resume(request.app, hall_code=code, business_type=business_type)
+    except FormError as exc:
+        return await _hall_page(request, code, status=422, errors=exc.errors)
+    except AppError as exc:
+        if exc.code == "HALL_NOT_FOUND":
+            return refuse(request, exc.message, status=exc.status)
+        return await _hall_page(request, code, status=exc.status, errors={"": exc.message})
+    return redirect(f"/console/calendar/halls/{code}?done={action}")

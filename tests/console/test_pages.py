@@ -150,10 +150,12 @@ async def test_calendar_closure_shows_touched_bookings_first(live, client, clock
     admin = await console_login(live, "admin")
     form = {"date": "2026-11-25", "kind": kind, "name": "设备检修", "halls": "north"}
     res = await admin.post("/console/calendar", form)
-    assert res.status_code == 200 and 'id="touched"' in res.text and "城北大厅 1 个" in res.text
+    assert res.status_code == 200 and 'id="touched"' in res.text and "城北大厅 2026-11-25 09:00 1 个" in res.text
     assert await CalendarDay.filter(name="设备检修").count() == 0
     res = await admin.post("/console/calendar", form | {"confirm": "1"})
     assert "已添加" in res.text and await CalendarDay.filter(name="设备检修").count() == 1
+    assert "已为中心取消 1 个预约" in res.text  # like POST /api/staff/calendar: cancelled for the center
+    assert (await Booking.get(hall_code="north", date="2026-11-25")).status == "center_cancelled"
     res = await admin.post("/console/calendar", {"date": "2026-11-30", "kind": "workday", "name": "调休"})
     assert res.status_code == 422 and 'id="e-kind"' in res.text and "调休上班日只能是周六或周日" in res.text
     res = await admin.post("/console/calendar", {"date": "2026-13-01", "kind": "extra", "name": "x"})
