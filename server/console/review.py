@@ -92,9 +92,16 @@ async def _hotline(request: Request, *, status: int = 200, found: list | None = 
 @bp.get("/hotline")
 @page("hotline")
 async def hotline(request: Request):
-    id_number = (request.args.get("id_number") or "").strip()
+    return await _hotline(request)
+
+
+@bp.post("/hotline/find")
+@page("hotline", audit=False)
+async def hotline_find(request: Request):
+    """A caller's bookings by ID number: sent by POST, so the number never sits in a URL or an access log."""
+    id_number = (fields(request).get("id_number") or "").strip()
     if not id_number:
-        return await _hotline(request)
+        return await _hotline(request, status=422, errors={"find_id_number": "请输入身份证号"})
     try:
         rows = await service.get_all(cipher=request.app.ctx.cipher, id_number=id_number, limit=50)
     except AppError as exc:
@@ -159,9 +166,6 @@ async def _deps(request: Request) -> dict:
 @page("reviewer")
 async def cases(request: Request):
     """Overdue cases per hall and business type, and a lookup by receipt number."""
-    receipt_no = (request.args.get("receipt_no") or "").strip()
-    if receipt_no:
-        return redirect(f"/console/cases/{quote(receipt_no, safe='')}")
     deps = await _deps(request)
     try:
         hall = scope_hall(request, request.args.get("hall") or None)
@@ -170,6 +174,16 @@ async def cases(request: Request):
     data = await progress.overdue(hall=hall, limit=100, **deps)
     return render(request, "cases.html", overdue=data, hall=hall,
                   halls=[h for h in deps["catalog"].halls.values() if h.active])
+
+
+@bp.post("/cases/lookup")
+@page("reviewer", audit=False)
+async def case_lookup(request: Request):
+    """A case by receipt number, looked up by POST like /api/progress/lookup."""
+    receipt_no = (fields(request).get("receipt_no") or "").strip()
+    if not receipt_no:
+        return redirect("/console/cases")
+    return redirect(f"/console/cases/{quote(receipt_no, safe='')}")
 
 
 @bp.get("/cases/<receipt_no:str>")

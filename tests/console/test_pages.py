@@ -94,7 +94,7 @@ async def test_hotline_books_finds_and_cancels(live, client, clock):
     assert again.status_code == 200 and await Booking.all().count() == 1
     booking = await Booking.get()
     assert booking.channel == "hotline"
-    found = await hotline.get("/console/hotline", params={"id_number": id_number})
+    found = await hotline.post("/console/hotline/find", {"id_number": id_number})  # by POST: not in any URL
     assert booking.code in found.text and id_number not in found.text
     res = await hotline.post(f"/console/hotline/{booking.id}/cancel")
     assert "已取消" in res.text and (await Booking.get(id=booking.id)).status == "cancelled"
@@ -111,7 +111,7 @@ async def test_cases_overdue_and_audited_detail(live, client):
     page = await reviewer.get("/console/cases")
     assert page.status_code == 200 and "2026-0930-000123" in page.text and "中心大厅" in page.text
     before = await AuditLog.filter(target_type="case").count()
-    res = await reviewer.get("/console/cases", params={"receipt_no": "2026-0930-000123"})
+    res = await reviewer.post("/console/cases/lookup", {"receipt_no": "2026-0930-000123"})
     detail = await reviewer.get(res.headers["location"])
     assert detail.status_code == 200 and "张三丰" in detail.text and "受理" in detail.text
     assert await AuditLog.filter(target_type="case").count() == before + 1
