@@ -12,7 +12,7 @@ from tests.progress.conftest import Ingest, created
 
 PAGES = {"review": "/console/review", "hotline": "/console/hotline", "cases": "/console/cases",
          "calendar": "/console/calendar?hall=center&day=2026-11-24", "staff-audit": "/console/staff",
-         "home": "/console/"}
+         "home": "/console/", "hall-settings": "/console/calendar/halls/center"}
 
 
 async def _no_sideways_scroll(page) -> None:
