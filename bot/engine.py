@@ -714,7 +714,9 @@ class Bot:
             for r, _, d in ranked[: idx.suggest_count]
             if conf > 0
         ]
-        if conf >= idx.answer_threshold:
+        # Only aspect words (材料, 费用, 怎么办) fit many entries alike: offer choices, never one answer.
+        specific = any(w in idx.doc_terms[top] and w not in idx.weak and idx.idf[w] >= ANCHOR_IDF for w in words)
+        if conf >= idx.answer_threshold and specific:
             e = idx.entries[top]
             return BotReply(kind="answer", text=e.answer, entry_id=e.id, score=conf, candidates=cands)
         if conf >= idx.suggest_threshold:

@@ -23,9 +23,7 @@ def _hm(t: time | str) -> str:
 
 
 def _span(minutes: int) -> str:
-    if minutes % 60 == 0:
-        return f"{minutes // 60}小时"
-    return "半小时" if minutes == 30 else f"{minutes}分钟"
+    return f"{minutes // 60}小时" if minutes and minutes % 60 == 0 else f"{minutes}分钟"
 
 
 def _periods_text(periods) -> str:
@@ -50,7 +48,7 @@ def build(*, rules: Any, center: dict, fee: dict, weekday, saturday) -> dict[str
         "no_show_limit": rules.no_show_limit,
         "no_show_window_days": rules.no_show_window_days,
         "suspension_days": rules.suspension_days,
-        "slot_length": _span(rules.slot_minutes),
+        "slot_length": "半小时" if rules.slot_minutes == 30 else _span(rules.slot_minutes),
         "fee_residential": fee.get("residential"),
         "fee_nonresidential": fee.get("non_residential"),
         "certificate_fee": fee.get("certificate_fee"),

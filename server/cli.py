@@ -12,7 +12,7 @@ import sys
 # Domains add their own sub-commands through `register(subparsers)` in these modules.
 CLI_MODULES = ("bot.cli", "server.progress.cli", "server.wechat.cli", "notices.cli")
 # Modules with `async def seed(settings) -> str` loaded by `dengji db seed`, in order.
-SEED_MODULES = ("server.catalog.seed",)
+SEED_MODULES = ("server.catalog.seed", "bot.service")
 
 
 def _settings():
