@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, time, timedelta
 
+from server.booking import clock
 from server.catalog import service as catalog_service
 from server.progress.service import lookup_for_chat
 
@@ -52,7 +53,7 @@ async def handover(*, app, question: str | None, channel: str) -> BotReply:
     hotline = (cat.settings.get("center") or {}).get("hotline") or {}
     start = time.fromisoformat(str(hotline.get("start", "09:00")))
     end = time.fromisoformat(str(hotline.get("end", "17:00")))
-    now = cat.now()
+    now = clock.of(app.ctx).now(cat.tz)
     on_duty = cat.is_working_day(now.date()) and start <= now.time() < end
     if on_duty:
         if channel == "oa":
@@ -60,9 +61,9 @@ async def handover(*, app, question: str | None, channel: str) -> BotReply:
                             intent="handover", score=1.0)
         return BotReply(kind="intent", text=bot.text("handover_call", "请拨打咨询热线转人工客服。"),
                         intent="handover", score=1.0)
-    if question:
+    if question:  # already counted as a miss when it fell back: marked now as waiting for staff
         await service.record_miss(redis=app.ctx.redis, keys=app.ctx.keys, question=question, kind="handover",
-                                  score=0.0)
+                                  score=0.0, count=0)
     key = "handover_later_left" if question else "handover_later"
     text = bot.text(key, "人工客服将于{back}恢复服务。").format(back=_back_at(cat, now, start))
     return BotReply(kind="intent", text=text, intent="handover", score=1.0)

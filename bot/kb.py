@@ -6,6 +6,7 @@ Every host builds its bot from the same rows (entries in `bot_entry`, the other 
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +72,11 @@ async def seed_from(data_dir: Path) -> int:
     return len(new)
 
 
-async def load_source() -> KbSource | None:
-    """Read the whole knowledge base from the database (None when it was never seeded)."""
+async def load_source(data_dir: Path) -> KbSource:
+    """Read the whole knowledge base from the database (a data directory's files until it is seeded)."""
     rows = await BotEntry.all().order_by("position", "id")
     if not rows:
-        return None
+        return await asyncio.to_thread(KbSource.from_dir, data_dir)
     files = {f.name: f.content for f in await BotDataFile.all()}
     return KbSource(entries=tuple(entry_read(r) for r in rows), files=files)
 

@@ -24,6 +24,7 @@ from tortoise.transactions import in_transaction
 
 from config.settings import Settings
 from models.bot import BotEntry, BotFeedback, BotMiss
+from models.catalog import CenterSetting, Hall
 from server.catalog import service as catalog_service
 from server.core import redis as redis_writes
 from server.core.errors import Conflict, NotFound, Unprocessable
@@ -69,13 +70,9 @@ async def seed(settings: Settings) -> str:
 
 async def _facts(app) -> dict[str, Any]:
     """The catalog's figures the answers quote; the seed files' when the catalog is not in the database yet."""
-    try:
-        cat = await catalog_service.load()
-        if cat.halls and "booking_rules" in cat.settings:
-            return bot_facts.from_catalog(cat)
-    except Exception:  # an empty or half-seeded catalog: the shipped files say the same
-        log.warning("catalog not loaded; the bot quotes the seed files", exc_info=True)
-    return bot_facts.load(app.ctx.settings.seed_dir)
+    if await CenterSetting.exists(key="booking_rules") and await Hall.exists():
+        return bot_facts.from_catalog(await catalog_service.get(app))
+    return bot_facts.load(app.ctx.settings.seed_dir)  # not seeded yet: the files the seed will load
 
 
 async def start(app) -> None:
@@ -83,7 +80,7 @@ async def start(app) -> None:
     state = BotState(data_dir=data_dir(app.ctx.settings))
     redis = app.ctx.redis
     state.version, state.catalog_version = await _versions(app)
-    source = await kb.load_source()  # None until `dengji db seed`: then the files are the knowledge base
+    source = await kb.load_source(state.data_dir)  # the files until `dengji db seed`
     app.ctx.bot = Bot(state.data_dir, source=source, facts=await _facts(app))
     app.ctx.dialog = Dialog(app.ctx.bot, redis, prefix=app.ctx.keys("bot", "dialog", ""), ttl=DIALOG_TTL)
     state.checked_at = time.monotonic()
@@ -129,9 +126,14 @@ async def ensure_fresh(*, app) -> None:
         state.version, state.catalog_version = version, cat_version
 
 
+async def refresh(*, app) -> None:
+    """Rebuild this worker's bot from the database and the catalog now."""
+    await _rebuild(app, kb_changed=True, catalog_changed=True)
+
+
 async def _rebuild(app, *, kb_changed: bool = True, catalog_changed: bool = False) -> None:
     """Read what changed from the database and swap in a new bot (the old one answers meanwhile)."""
-    source = await kb.load_source() if kb_changed else None
+    source = await kb.load_source(app.ctx.bot_state.data_dir) if kb_changed else None
     facts = await _facts(app) if catalog_changed else None
     try:
         await asyncio.to_thread(app.ctx.bot.reload, source, facts=facts)
@@ -218,14 +220,14 @@ def _miss_keys(keys) -> tuple[str, str]:
     return keys("bot", "misses", "count"), keys("bot", "misses", "last")
 
 
-async def record_miss(*, redis, keys, question: str, kind: str, score: float) -> None:
-    """Count a question the bot could not answer confidently."""
+async def record_miss(*, redis, keys, question: str, kind: str, score: float, count: int = 1) -> None:
+    """Count a question the bot could not answer confidently (count 0: only mark how it last ended)."""
     q = miss_key(question)
     if not q:
         return
     count_key, last_key = _miss_keys(keys)
     last = json.dumps({"kind": kind, "score": score, "at": datetime.now(UTC).isoformat()})
-    await redis_writes.write(redis, [("hincrby", (count_key, q, 1), {}), ("hset", (last_key, q, last), {})])
+    await redis_writes.write(redis, [("hincrby", (count_key, q, count), {}), ("hset", (last_key, q, last), {})])
 
 
 async def flush_misses(*, redis, keys) -> int:
@@ -320,7 +322,7 @@ async def _publish(app) -> int:
     host) rebuilds within a second (see ensure_fresh)."""
     state: BotState = app.ctx.bot_state
     async with state.reload_lock:
-        source = await kb.load_source()
+        source = await kb.load_source(state.data_dir)
         try:
             await asyncio.to_thread(app.ctx.bot.reload, source)
         except DataError as exc:
