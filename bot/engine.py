@@ -15,6 +15,7 @@ import tempfile
 import threading
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +278,7 @@ class _Index:
 
         self._build_bm25()
         self._build_exact()
+        del self._analyzed
         self._build_pinyin()
         self._build_intents()
 
@@ -353,10 +355,12 @@ class _Index:
     def _build_bm25(self) -> None:
         docs: list[Counter[str]] = []
         answer_docs: list[Counter[str]] = []
+        self._analyzed: dict[str, tuple[list[str], list[str]]] = {}
         for e in self.entries:
             tokens: list[str] = []
             for text in (e.question, *e.phrasings, *e.keywords):
-                tokens.extend(self.terms(text))
+                self._analyzed[text] = self.analyze(text)
+                tokens.extend(self._analyzed[text][1])
             docs.append(Counter(tokens))
             answer_docs.append(Counter(self.terms(e.answer)))
         n = len(docs)
@@ -406,7 +410,7 @@ class _Index:
                 key = _compact(text)
                 if key:
                     self.exact.setdefault(key, i)
-                words = tuple(self.analyze(text)[0])
+                words = tuple((self._analyzed.get(text) or self.analyze(text))[0])
                 if words:
                     by_words.setdefault(words, set()).add(i)
         # The same words after synonyms and stop-words ("登记费多少钱" = "登记费要多少钱？"), when only one
@@ -419,7 +423,7 @@ class _Index:
         for word, canon in [(t, t) for t in self.idf] + list(self.phrase_map.items()):
             if len(word) < 2 or not _CJK_ONLY.fullmatch(word):
                 continue
-            key = " ".join(lazy_pinyin(word))
+            key = _pinyin(word)
             if seen.get(key, canon) != canon:
                 seen[key] = None  # two different words sound alike: correct to neither
             else:
@@ -440,7 +444,7 @@ class _Index:
             for span in spans:
                 if not _CJK_ONLY.fullmatch(span) or len(span) > 6:
                     continue
-                hit = self.pinyin.get(" ".join(lazy_pinyin(span)))
+                hit = self.pinyin.get(_pinyin(span))
                 if hit and hit != span:
                     fixes[span] = hit
                     break
@@ -480,6 +484,12 @@ class _Index:
 
 
 _CJK_ONLY = re.compile(r"[\u4e00-\u9fff]+")
+
+
+@lru_cache(maxsize=65536)
+def _pinyin(word: str) -> str:
+    """Toneless pinyin of a word, syllables separated by spaces (cached: people reuse their words)."""
+    return " ".join(lazy_pinyin(word))
 _FIELD_RE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
@@ -606,13 +616,14 @@ class Bot:
 
         # A question listed in the knowledge base (or one that says the same words) is answered directly.
         found = idx.exact.get(compact)
+        words, terms = idx.analyze(norm, normalized=True)
         if found is None:
-            found = idx.exact_words.get(tuple(idx.analyze(norm, normalized=True)[0]))
+            found = idx.exact_words.get(tuple(words))
         if found is not None:
             e = idx.entries[found]
             return BotReply(kind="answer", text=e.answer, entry_id=e.id, score=1.0,
                             candidates=[(e.id, e.question, 1.0)])
-        return self._retrieve(idx, norm)
+        return self._retrieve(idx, norm, words, terms)
 
     # ── internals ──
     @staticmethod
@@ -642,8 +653,7 @@ class Bot:
         return None
 
     @staticmethod
-    def _retrieve(idx: _Index, norm: str) -> BotReply:
-        words, terms = idx.analyze(norm, normalized=True)
+    def _retrieve(idx: _Index, norm: str, words: list[str], terms: list[str]) -> BotReply:
         fixes = idx.correct(words)
         if fixes:  # a homophone typo: read the question again with the word it sounds like
             fixed = strip_punct(norm)
