@@ -66,7 +66,8 @@ BIGRAM_CREDIT = 0.5
 # "营业执照怎么办" must not get the mortgage entry whose answer mentions a bank's 营业执照.
 ANCHOR_IDF = 2.0
 # The data files besides the entries (kb.yaml), by name; the knowledge base's source holds their text.
-DATA_FILES = ("intents.yaml", "synonyms.yaml", "stopwords.txt", "userdict.txt", "weakwords.txt")
+DATA_FILES = ("intents.yaml", "synonyms.yaml", "stopwords.txt", "userdict.txt", "weakwords.txt", "offtopic.txt")
+OPTIONAL_FILES = ("weakwords.txt", "offtopic.txt")  # older data directories lack them
 
 
 @dataclass
@@ -120,7 +121,7 @@ class KbSource:
             path = data_dir / name
             if path.is_file():
                 files[name] = path.read_text(encoding="utf-8")
-            elif name != "weakwords.txt":  # optional: older data directories have none
+            elif name not in OPTIONAL_FILES:
                 raise DataError(f"missing data file: {path}")
         return cls(entries=tuple(entries), files=files)
 
@@ -266,6 +267,8 @@ class _Index:
 
         self.stopwords = {normalize(w) for w in _lines(files.get("stopwords.txt", ""))}
         self.weak = {normalize(w) for w in _lines(files.get("weakwords.txt", ""))}
+        offtopic = sorted({_compact(w) for w in _lines(files.get("offtopic.txt", ""))} - {""}, key=len, reverse=True)
+        self.offtopic_re = re.compile("|".join(map(re.escape, offtopic))) if offtopic else None
         self.tk = _new_tokenizer()
         user_words = _load_userdict(self.tk, _lines(files.get("userdict.txt", "")))
         keywords = {strip_punct(normalize(k)).replace(" ", "") for e in self.entries for k in e.keywords}
@@ -623,6 +626,9 @@ class Bot:
             e = idx.entries[found]
             return BotReply(kind="answer", text=e.answer, entry_id=e.id, score=1.0,
                             candidates=[(e.id, e.question, 1.0)])
+        if idx.offtopic_re is not None and idx.offtopic_re.search(compact):
+            # About something the center does not handle (天气, 房价, 停车…), whatever domain words come with it.
+            return BotReply(kind="fallback", text=idx.texts["fallback"])
         return self._retrieve(idx, norm, words, terms)
 
     # ── internals ──
