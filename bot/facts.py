@@ -78,15 +78,20 @@ def from_catalog(catalog) -> dict[str, Any]:
 
 @lru_cache(maxsize=4)
 def _from_seed(seed_dir: str, stamp: tuple) -> dict[str, Any]:
-    from config.seed_schema import load_seed
+    # Only the four files the answers quote, read plainly: start-up time matters (the full seed validation
+    # runs in `dengji db seed`).
+    import yaml
 
-    data = load_seed(Path(seed_dir))
-    halls = list(data.halls)
-    period = lambda ss: tuple((s.start, s.end) for s in ss)  # noqa: E731
-    weekday = period(halls[0].sessions.weekday) if halls else ()
-    saturday = next((period(h.sessions.saturday) for h in halls if h.sessions.saturday), ())
-    return build(rules=data.booking_rules, center=data.center.model_dump(mode="json"),
-                 fee=data.fee_policy.model_dump(mode="json"), weekday=weekday, saturday=saturday)
+    from config.seed_schema import BookingRules
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    read = lambda name: yaml.load((Path(seed_dir) / name).read_text(encoding="utf-8"), Loader=loader) or {}  # noqa: E731
+    halls = read("halls.yaml").get("halls") or []
+    period = lambda ss: tuple((time.fromisoformat(x["start"]), time.fromisoformat(x["end"])) for x in ss or [])  # noqa: E731
+    weekday = period((halls[0].get("sessions") or {}).get("weekday")) if halls else ()
+    saturday = next((period(h["sessions"]["saturday"]) for h in halls if (h.get("sessions") or {}).get("saturday")), ())
+    return build(rules=BookingRules.model_validate(read("booking_rules.yaml")), center=read("center.yaml"),
+                 fee=read("business_types.yaml").get("fee_policy") or {}, weekday=weekday, saturday=saturday)
 
 
 def load(seed_dir: Path | None = None) -> dict[str, Any]:
