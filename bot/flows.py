@@ -27,12 +27,11 @@ async def chat(*, app, user_id: str, text: str, channel: str) -> BotReply:
         last = await app.ctx.redis.getdel(service.streak_key(app, user_id))
         reply = await handover(app=app, question=_str(last) if last else None, channel=channel)
     elif reply.kind == "fallback":
+        # Remember this question and learn, in the same round trip, whether the previous one fell back too.
         key = service.streak_key(app, user_id)
-        if await app.ctx.redis.get(key):
+        if await app.ctx.redis.set(key, text[:255], ex=service.DIALOG_TTL, get=True):
             await app.ctx.redis.delete(key)
             reply = await handover(app=app, question=text, channel=channel)
-        else:
-            await app.ctx.redis.set(key, text[:255], ex=service.DIALOG_TTL)
     return reply
 
 
