@@ -24,7 +24,7 @@ def test_construction_is_fast():
 
 
 def test_suggest_band_lists_three_numbered_questions(bot):
-    reply = bot.answer("费用")  # only an aspect word: it fits several entries alike
+    reply = bot.answer("材料")  # only an aspect word: it fits several entries alike
     assert reply.kind == "suggest", reply
     assert reply.entry_id is None
     assert len(reply.candidates) == 3
@@ -35,7 +35,7 @@ def test_suggest_band_lists_three_numbered_questions(bot):
         assert lines[n] == f"{n}. {question}"
         assert 0 <= score <= reply.score
     ids = {c[0] for c in reply.candidates}
-    assert "fee-overview" in ids and all(i.startswith("fee-") for i in ids)
+    assert sum(i.endswith("-materials") for i in ids) >= 2
     # Within the band, by construction.
     assert reply.score >= bot._index.suggest_threshold  # confident, but no entry is more specific than the rest
 
