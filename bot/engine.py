@@ -340,6 +340,11 @@ class _Index:
             tok = self.token_map.get(tok, tok)
             if tok in self.stopwords:
                 continue
+            parts = self._split_unknown(tok)
+            if parts is not None:  # "今天下午" → 今天, 下午: two words the entries know
+                words.extend(parts)
+                terms.extend(parts)
+                continue
             words.append(tok)
             n = len(tok)
             for k in (2, 3):
@@ -350,6 +355,18 @@ class _Index:
                             terms.append(self.token_map.get(sub, sub))
             terms.append(tok)
         return words, terms
+
+    def _split_unknown(self, tok: str) -> list[str] | None:
+        """A word no entry has that is two words some entry has (stop-words dropped), else None."""
+        vocab = getattr(self, "doc_vocab", None)
+        if vocab is None or len(tok) < 3 or tok in vocab or tok in self.idf:
+            return None
+        for i in range(1, len(tok)):
+            a, b = self.token_map.get(tok[:i], tok[:i]), self.token_map.get(tok[i:], tok[i:])
+            if all(p in vocab or p in self.stopwords for p in (a, b)):
+                parts = [p for p in (a, b) if p not in self.stopwords]
+                return parts or None
+        return None
 
     def terms(self, text: str, *, normalized: bool = False) -> list[str]:
         return self.analyze(text, normalized=normalized)[1]
@@ -732,6 +749,11 @@ class Bot:
         ]
         # Only aspect words (材料, 费用, 怎么办) fit many entries alike: offer choices, never one answer.
         specific = any(w in idx.doc_terms[top] and w not in idx.weak and idx.idf[w] >= ANCHOR_IDF for w in words)
+        near = [w for w in words if w in idx.weak]
+        if near and not any(w in idx.doc_terms[top] for w in near):
+            # "附近有银行吗" asks about the surroundings; only an entry that speaks of them may answer.
+            fallback.score = conf
+            return fallback
         if conf >= idx.answer_threshold and specific:
             e = idx.entries[top]
             return BotReply(kind="answer", text=e.answer, entry_id=e.id, score=conf, candidates=cands)
