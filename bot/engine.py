@@ -430,11 +430,11 @@ class _Index:
                 key = _compact(text)
                 if key:
                     self.exact.setdefault(key, i)
-                words = tuple((self._analyzed.get(text) or self.analyze(text))[0])
+                words = tuple(sorted(set((self._analyzed.get(text) or self.analyze(text))[0])))
                 if words:
                     by_words.setdefault(words, set()).add(i)
-        # The same words after synonyms and stop-words ("登记费多少钱" = "登记费要多少钱？"), when only one
-        # entry lists them.
+        # The same words after synonyms and stop-words, in any order ("登记费多少钱" = "登记费要多少钱？",
+        # "过户要多久" = "多久能过户"), when only one entry lists them.
         self.exact_words = {k: next(iter(v)) for k, v in by_words.items() if len(v) == 1}
 
     def _build_pinyin(self) -> None:
@@ -638,7 +638,7 @@ class Bot:
         found = idx.exact.get(compact)
         words, terms = idx.analyze(norm, normalized=True)
         if found is None:
-            found = idx.exact_words.get(tuple(words))
+            found = idx.exact_words.get(tuple(sorted(set(words))))
         if found is not None:
             e = idx.entries[found]
             return BotReply(kind="answer", text=e.answer, entry_id=e.id, score=1.0,
