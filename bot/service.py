@@ -135,6 +135,8 @@ async def _rebuild(app, *, kb_changed: bool = True, catalog_changed: bool = Fals
     """Read what changed from the database and swap in a new bot (the old one answers meanwhile)."""
     source = await kb.load_source(app.ctx.bot_state.data_dir) if kb_changed else None
     facts = await _facts(app) if catalog_changed else None
+    if source is None and facts == app.ctx.bot.facts:
+        return  # a catalog edit that changes no figure the answers quote (a holiday, a hall's quota)
     try:
         await asyncio.to_thread(app.ctx.bot.reload, source, facts=facts)
     except DataError:
