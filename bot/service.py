@@ -71,7 +71,7 @@ async def seed(settings: Settings) -> str:
 async def _facts(app) -> dict[str, Any]:
     """The catalog's figures the answers quote; the seed files' when the catalog is not in the database yet."""
     if await CenterSetting.exists(key="booking_rules") and await Hall.exists():
-        return bot_facts.from_catalog(await catalog_service.get(app))
+        return bot_facts.from_catalog(await catalog_service.load())  # fresh: only when the catalog moved
     return bot_facts.load(app.ctx.settings.seed_dir)  # not seeded yet: the files the seed will load
 
 
