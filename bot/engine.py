@@ -27,6 +27,8 @@ from .facts import load as load_facts
 from .normalize import normalize, strip_punct
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
+# libyaml's safe loader when PyYAML was built with it (several times faster at start-up), else the Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # jieba logs "Building prefix dict..." at DEBUG on every tokenizer build.
 jieba.setLogLevel(logging.WARNING)
@@ -132,7 +134,7 @@ class KbSource:
 def _load_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as f:
-            return yaml.safe_load(f)
+            return yaml.load(f, Loader=_YAML_LOADER)
     except FileNotFoundError as e:
         raise DataError(f"missing data file: {path}") from e
     except yaml.YAMLError as e:
@@ -141,7 +143,7 @@ def _load_yaml(path: Path) -> Any:
 
 def _parse_yaml(name: str, text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as e:
         raise DataError(f"{name}: invalid YAML: {e}") from e
 
@@ -440,7 +442,8 @@ class _Index:
     def _build_pinyin(self) -> None:
         """Toneless pinyin of every known word and synonym: a homophone typo ("抵压", "过护") finds its word."""
         seen: dict[str, str | None] = {}
-        for word, canon in [(t, t) for t in self.idf] + list(self.phrase_map.items()):
+        # The entries' own wording and the synonyms (not every word of the answers: start-up time).
+        for word, canon in [(t, t) for t in self.doc_vocab] + list(self.phrase_map.items()):
             if len(word) < 2 or not _CJK_ONLY.fullmatch(word):
                 continue
             key = _pinyin(word)
