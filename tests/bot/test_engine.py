@@ -202,3 +202,14 @@ def test_kb_entries_are_complete():
 def test_every_guide_fact_is_in_some_answer(bot, fact):
     # Answers quote the catalog's figures through placeholders: check them as the bot says them.
     assert any(fact in e.answer for e in bot.entries), fact
+
+
+def test_no_listed_wording_is_off_topic(bot):
+    # An off-topic word inside the knowledge base's own wording would turn its neighbours' questions away.
+    from bot.engine import _compact
+
+    idx = bot._index
+    clashes = [(e.id, text) for e in bot.entries for text in (e.question, *e.phrasings, *e.keywords)
+               if idx.offtopic_re.search(_compact(text))]
+    assert clashes == []
+    assert bot.answer("大厅附近有复印店吗").kind == "fallback"
