@@ -343,7 +343,7 @@ class _Index:
             if tok in self.stopwords:
                 continue
             parts = self._split_unknown(tok)
-            if parts is not None:  # "今天下午" → 今天, 下午: two words the entries know
+            if parts is not None:  # "今天下午" → 今天, 下午: two words the entries know; "办个" → nothing
                 words.extend(parts)
                 terms.extend(parts)
                 continue
@@ -361,13 +361,14 @@ class _Index:
     def _split_unknown(self, tok: str) -> list[str] | None:
         """A word no entry has that is two words some entry has (stop-words dropped), else None."""
         vocab = getattr(self, "doc_vocab", None)
-        if vocab is None or len(tok) < 3 or tok in vocab or tok in self.idf:
+        if vocab is None or len(tok) < 2 or tok in vocab or tok in self.idf:
             return None
         for i in range(1, len(tok)):
             a, b = self.token_map.get(tok[:i], tok[:i]), self.token_map.get(tok[i:], tok[i:])
-            if all(p in vocab or p in self.stopwords for p in (a, b)):
-                parts = [p for p in (a, b) if p not in self.stopwords]
-                return parts or None
+            if a in self.stopwords and b in self.stopwords:
+                return []  # filler glued together ("办个", "的话吗")
+            if len(tok) > 2 and all(p in vocab or p in self.stopwords for p in (a, b)):
+                return [p for p in (a, b) if p not in self.stopwords]
         return None
 
     def terms(self, text: str, *, normalized: bool = False) -> list[str]:
