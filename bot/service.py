@@ -122,7 +122,12 @@ async def ensure_fresh(*, app) -> None:
     async with state.reload_lock:
         if version == state.version and cat_version == state.catalog_version:
             return
-        await _rebuild(app, kb_changed=version != state.version, catalog_changed=cat_version != state.catalog_version)
+        try:
+            await _rebuild(app, kb_changed=version != state.version,
+                           catalog_changed=cat_version != state.catalog_version)
+        except Exception:  # the database is away: keep answering from what we have, try again in a second
+            log.warning("bot rebuild postponed: knowledge base or catalog unreadable", exc_info=True)
+            return
         state.version, state.catalog_version = version, cat_version
 
 
