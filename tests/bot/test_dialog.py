@@ -28,7 +28,7 @@ def redis():
 
 async def test_pick_number_after_suggestion(bot, redis):
     dialog = Dialog(bot, redis, prefix="t:", ttl=60)
-    first = await dialog.reply("u1", "登记费")
+    first = await dialog.reply("u1", "材料")
     assert first.kind == "suggest"
     chosen = first.candidates[1][0]
     picked = await dialog.reply("u1", "2")
@@ -42,14 +42,14 @@ async def test_pick_number_after_suggestion(bot, redis):
 
 async def test_context_is_per_user(bot, redis):
     dialog = Dialog(bot, redis, prefix="t:", ttl=60)
-    await dialog.reply("u1", "登记费")
+    await dialog.reply("u1", "材料")
     other = await dialog.reply("u2", "2")
     assert other.kind == "fallback"
 
 
 async def test_new_question_clears_suggestions(bot, redis):
     dialog = Dialog(bot, redis, prefix="t:", ttl=60)
-    await dialog.reply("u1", "登记费")
+    await dialog.reply("u1", "材料")
     answered = await dialog.reply("u1", "城东大厅的地址")
     assert answered.entry_id == "hall-east"
     assert await redis.get("t:u1") is None
@@ -58,7 +58,7 @@ async def test_new_question_clears_suggestions(bot, redis):
 
 async def test_out_of_range_number_is_a_normal_question(bot, redis):
     dialog = Dialog(bot, redis, prefix="t:", ttl=60)
-    await dialog.reply("u1", "登记费")
+    await dialog.reply("u1", "材料")
     assert (await dialog.reply("u1", "5")).kind == "fallback"
     # ... and the suggestion list survives a mistyped number.
     assert (await dialog.reply("u1", "1")).kind == "answer"
@@ -66,6 +66,6 @@ async def test_out_of_range_number_is_a_normal_question(bot, redis):
 
 async def test_context_expires(bot, redis):
     dialog = Dialog(bot, redis, prefix="t:", ttl=1)
-    assert (await dialog.reply("u1", "登记费")).kind == "suggest"
+    assert (await dialog.reply("u1", "材料")).kind == "suggest"
     await asyncio.sleep(1.2)
     assert (await dialog.reply("u1", "2")).kind == "fallback"
