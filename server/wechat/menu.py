@@ -9,8 +9,11 @@ from typing import Any
 from config.settings import PROJECT_DIR
 
 MENU_FILE = PROJECT_DIR / "config" / "wechat_menu.json"
-# WeChat's own limits on a custom menu.
+# WeChat's own limits on a custom menu (创建自定义菜单, developers.weixin.qq.com/doc/service/api/custommenu/
+# api_createcustommenu.html): 1–3 buttons, 1–5 sub-buttons each; names at most 16 bytes of UTF-8 (a sub-button's
+# 60), keys 128 bytes, URLs 1024 bytes. Checked here so a bad file never reaches WeChat.
 MAX_BUTTONS, MAX_SUB_BUTTONS = 3, 5
+MAX_NAME_BYTES, MAX_SUB_NAME_BYTES, MAX_KEY_BYTES, MAX_URL_BYTES = 16, 60, 128, 1024
 REPLY_KINDS = ("intent", "entry", "text")
 
 
@@ -33,32 +36,39 @@ def load(path: Path = MENU_FILE) -> dict[str, Any]:
         if subs is not None:
             if not isinstance(subs, list) or not 1 <= len(subs) <= MAX_SUB_BUTTONS:
                 raise MenuError(f"“{b.get('name')}”须有 1–{MAX_SUB_BUTTONS} 个子菜单")
-            _check_leaf_name(b)
+            _check_leaf_name(b, MAX_NAME_BYTES)
             for s in subs:
-                _check_leaf(s, keys)
+                _check_leaf(s, keys, MAX_SUB_NAME_BYTES)
         else:
-            _check_leaf(b, keys)
+            _check_leaf(b, keys, MAX_NAME_BYTES)
     return menu
 
 
-def _check_leaf_name(b: dict[str, Any]) -> None:
+def _check_leaf_name(b: dict[str, Any], max_bytes: int) -> None:
     if not isinstance(b.get("name"), str) or not b["name"].strip():
         raise MenuError("每个菜单都要有名称")
+    if len(b["name"].encode("utf-8")) > max_bytes:
+        level = "一级菜单" if max_bytes == MAX_NAME_BYTES else "子菜单"
+        raise MenuError(f"“{b['name']}”过长：{level}名称最多 {max_bytes} 字节（约 {max_bytes // 3} 个汉字）")
 
 
-def _check_leaf(b: dict[str, Any], keys: set[str]) -> None:
-    _check_leaf_name(b)
+def _check_leaf(b: dict[str, Any], keys: set[str], max_name_bytes: int) -> None:
+    _check_leaf_name(b, max_name_bytes)
     kind = b.get("type")
     if kind == "click":
         key = b.get("key")
         if not isinstance(key, str) or not key or key in keys:
             raise MenuError(f"“{b['name']}”的 key 缺失或重复")
+        if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+            raise MenuError(f"“{b['name']}”的 key 最多 {MAX_KEY_BYTES} 字节")
         keys.add(key)
         reply = b.get("reply")
         if not isinstance(reply, dict) or len(reply) != 1 or next(iter(reply)) not in REPLY_KINDS:
             raise MenuError(f"“{b['name']}”的 reply 须为 intent、entry、text 之一")
     elif kind == "view" and not b.get("url"):
         raise MenuError(f"“{b['name']}”缺少 url")
+    elif kind == "view" and len(str(b["url"]).encode("utf-8")) > MAX_URL_BYTES:
+        raise MenuError(f"“{b['name']}”的 url 最多 {MAX_URL_BYTES} 字节")
     elif kind is None:
         raise MenuError(f"“{b['name']}”缺少 type")
 

@@ -12,6 +12,7 @@ from tests.fakewechat import FakeWeChat
 
 async def test_reminder_goes_out_once_the_day_before_to_subscribers_only(client, live, clock, fake_wechat):
     subscriber, _ = await citizen(client, code="reminder-code")
+    fake_wechat.accept_subscription(fake_wechat.openid_for("reminder-code"), "tmpl-booking-reminder", times=2)
     silent, _ = await citizen(client)
     booked = (await book(client, subscriber, date="2026-11-25", subscribe=True)).json()
     await book(client, silent, date="2026-11-25")
@@ -29,7 +30,8 @@ async def test_reminder_goes_out_once_the_day_before_to_subscribers_only(client,
 
 
 async def test_transient_failure_retries_the_reminder_later(client, live, clock, fake_wechat):
-    headers, _ = await citizen(client)
+    headers, _ = await citizen(client, code="retry-code")
+    fake_wechat.accept_subscription(fake_wechat.openid_for("retry-code"), "tmpl-booking-reminder")
     await book(client, headers, date="2026-11-25", subscribe=True)
     clock.set(at(24, 18, 30))
     fake_wechat.fail_next("cgi-bin/message/subscribe/send", 45009)

@@ -32,7 +32,9 @@ async def join(client, fake, admin, org_id: int, *, code: str | None = None, is_
     inv = await invite(client, admin, org_id, is_admin=is_admin)
     res = await client.post("/api/mp/org/join", headers=headers, json={"code": inv["code"]})
     assert res.status_code == 200, res.text
-    return headers, fake.openid_for(login_code)
+    openid = fake.openid_for(login_code)
+    fake.follow(openid)  # members get public-account template messages, which WeChat sends to followers only
+    return headers, openid
 
 
 async def create_notice(client, publisher, *, target: dict, category: str = "business", audience: str = "orgs",

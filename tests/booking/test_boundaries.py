@@ -1,0 +1,121 @@
+"""Every time window of the booking rules pinned on both sides of its boundary.
+
+Expected values come from the guide (/work/shared/policy/guide.md §2), not from config/data/booking_rules.yaml:
+取消 "时段开始前 2 小时可在线取消"; 放号 "每天 8:00 放出第 7 天的号源"; 可预约范围 "当天起 7 天内（含当天）… 当天的时段须在开始前
+1 小时预约"; 爽约 "90 天内爽约 3 次的，暂停预约资格 30 天".
+"""
+
+from datetime import datetime, timedelta
+
+from server.booking import scheduled
+from tests.booking.conftest import TZ, at, book, citizen, error_code
+
+GUIDE_CANCEL_CUTOFF = timedelta(hours=2)
+GUIDE_NO_SHOW_WINDOW = timedelta(days=90)
+GUIDE_SUSPENSION = timedelta(days=30)
+
+
+async def _cancel(client, headers, booking_id):
+    return await client.post(f"/api/bookings/{booking_id}/cancel", headers=headers)
+
+
+async def test_cancel_cut_off_is_exactly_two_hours_before_the_slot(client, clock):
+    on_time, _ = await citizen(client)
+    late, _ = await citizen(client)
+    a = (await book(client, on_time, date="2026-11-24", start="10:00")).json()
+    b = (await book(client, late, date="2026-11-24", start="10:00")).json()
+    slot = at(24, 10, 0)
+    clock.set(slot - GUIDE_CANCEL_CUTOFF)  # 08:00:00: exactly two hours before may still cancel
+    res = await _cancel(client, on_time, a["id"])
+    assert res.status_code == 200 and res.json()["status"] == "cancelled"
+    clock.set(slot - GUIDE_CANCEL_CUTOFF + timedelta(seconds=1))  # 08:00:01: too late
+    res = await _cancel(client, late, b["id"])
+    assert res.status_code == 422 and error_code(res) == "CANCEL_TOO_LATE"
+
+
+async def test_reschedule_follows_the_same_cut_off(client, clock):
+    headers, _ = await citizen(client)
+    first = (await book(client, headers, date="2026-11-24", start="10:00")).json()
+    clock.set(at(24, 8, 0) + timedelta(seconds=1))
+    res = await client.post(f"/api/bookings/{first['id']}/reschedule", headers=headers,
+                            json={"date": "2026-11-25", "start": "09:00"})
+    assert res.status_code == 422 and error_code(res) == "CANCEL_TOO_LATE"
+    clock.set(at(24, 8, 0))
+    res = await client.post(f"/api/bookings/{first['id']}/reschedule", headers=headers,
+                            json={"date": "2026-11-25", "start": "09:00"})
+    assert res.status_code in (200, 201), res.text
+
+
+async def test_release_time_to_the_minute(client, clock):
+    headers, _ = await citizen(client)
+    clock.set(at(24, 7, 59))  # Tuesday: the 7th day (Monday 30th) is released at 08:00, not a minute earlier
+    res = await book(client, headers, date="2026-11-30")
+    assert res.status_code == 422 and error_code(res) == "NOT_RELEASED"
+    clock.set(at(24, 8, 0))
+    assert (await book(client, headers, date="2026-11-30")).status_code == 201
+
+
+async def test_booking_window_last_day_and_the_day_after(client, clock):
+    headers, _ = await citizen(client)
+    clock.set(at(24, 9, 0))  # window: Tuesday 24th to Monday 30th, "当天起 7 天内（含当天）"
+    assert (await book(client, headers, date="2026-11-30")).status_code == 201
+    res = await book(client, headers, date="2026-12-01")
+    assert res.status_code == 422 and error_code(res) == "DATE_OUTSIDE_WINDOW"
+
+
+async def test_same_day_slot_exactly_one_hour_ahead(client, clock):
+    a, _ = await citizen(client)
+    b, _ = await citizen(client)
+    clock.set(at(24, 9, 0))
+    assert (await book(client, a, date="2026-11-24", start="10:00")).status_code == 201
+    clock.set(at(24, 9, 0) + timedelta(seconds=1))
+    res = await book(client, b, date="2026-11-24", start="10:00")
+    assert res.status_code == 422 and error_code(res) == "TOO_LATE"
+
+
+async def _two_no_shows(client, live, clock, start: str):
+    """A citizen misses Tuesday's and Wednesday's slot at ``start``; return their headers."""
+    headers, _ = await citizen(client)
+    for day in ("2026-11-24", "2026-11-25"):
+        assert (await book(client, headers, date=day, start=start)).status_code == 201
+    return headers
+
+
+async def test_no_show_window_is_ninety_days_to_the_minute(client, live, clock):
+    inside = await _two_no_shows(client, live, clock, "09:00")  # first miss: 24 Nov 09:00
+    outside = await _two_no_shows(client, live, clock, "09:30")  # first miss: 24 Nov 09:30
+    clock.set(at(25, 12, 0))
+    await scheduled.sweep_no_shows(live.ctx.job_ctx)
+    # Both book a third slot 90 days on (February 2027: Friday 19th is a working day) and miss it too.
+    clock.set(datetime(2027, 2, 16, 9, 0, tzinfo=TZ))
+    assert (await book(client, inside, date="2027-02-19", start="09:00")).status_code == 201
+    assert (await book(client, outside, date="2027-02-22", start="09:00")).status_code == 201
+    first_inside = at(24, 9, 0)
+    # The sweep at exactly 90 days after the first miss still counts it: three in 90 days.
+    clock.set(first_inside + GUIDE_NO_SHOW_WINDOW)
+    await scheduled.sweep_no_shows(live.ctx.job_ctx)
+    # The other's third miss (22 Feb 09:00–09:30) is swept at 09:31, 90 days and a minute after its first.
+    clock.set(at(24, 9, 30) + GUIDE_NO_SHOW_WINDOW + timedelta(minutes=1))
+    await scheduled.sweep_no_shows(live.ctx.job_ctx)
+    statuses = [b["status"] for h in (inside, outside)
+                for b in (await client.get("/api/bookings", headers=h)).json()["items"]]
+    assert statuses.count("no_show") == 6
+    me_inside = (await client.get("/api/mp/me", headers=inside)).json()
+    me_outside = (await client.get("/api/mp/me", headers=outside)).json()
+    assert me_inside["suspended_until"] is not None
+    assert me_outside["suspended_until"] is None
+
+
+async def test_suspension_lasts_thirty_days_to_the_minute(client, live, clock):
+    headers = await _two_no_shows(client, live, clock, "09:00")
+    assert (await book(client, headers, date="2026-11-26", start="09:00")).status_code == 201
+    swept_at = at(26, 9, 30)
+    clock.set(swept_at)
+    await scheduled.sweep_no_shows(live.ctx.job_ctx)
+    until = swept_at + GUIDE_SUSPENSION  # 26 December 09:30
+    clock.set(until - timedelta(minutes=1))
+    res = await book(client, headers, date="2026-12-28")
+    assert res.status_code == 403 and error_code(res) == "BOOKING_SUSPENDED"
+    assert res.json()["error"]["details"]["suspended_until"] == "2026-12-26"
+    clock.set(until)
+    assert (await book(client, headers, date="2026-12-28")).status_code == 201
