@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta
 
 from models import Case, Citizen
@@ -139,3 +140,22 @@ async def test_chat_lookup_text(live, client, ingest):
     stranger = await service.lookup_for_chat(app=live.app, openid="o-never-seen", receipt_no=RNO)
     assert ask == missing == stranger == service.CHAT_ASK_LOOKUP
     assert "身份证号后 6 位" in ask and "待补正" not in ask and "婚姻" not in ask
+
+
+async def test_lookup_limit_window_is_one_hour(live, client, ingest):
+    """The failure count lives one hour from the first failure (case_stages.yaml, the center's data, is the spec:
+    "每小时失败次数上限"), and the refusal tells the citizen to wait that hour."""
+    id_number = make_id_number(seq=106)
+    await ingest.send(created(RNO, [("张三", id_number)]))
+    key = live.ctx.keys("progress", "lookup-fail", "ip", "127.0.0.1")
+    for _ in range(10):
+        res = await client.get("/api/progress/lookup", params={"receipt_no": RNO, "id_last6": "00000X"})
+        assert res.status_code == 404
+    ttl = await live.ctx.redis.ttl(key)
+    assert 3600 - 30 <= ttl <= 3600, ttl  # not a minute shorter, not a second longer
+    await asyncio.sleep(1.1)  # well inside the hour the limit still holds
+    params = {"receipt_no": RNO, "id_last6": id_number[-6:]}
+    assert (await client.get("/api/progress/lookup", params=params)).status_code == 429
+    await live.ctx.redis.expire(key, 1)  # the hour runs out
+    await asyncio.sleep(1.2)
+    assert (await client.get("/api/progress/lookup", params=params)).status_code == 200
