@@ -87,10 +87,26 @@ async def test_login_calls_jscode2session_and_binding_is_masked_and_encrypted(li
     for clear in (id_number, "13812345678", "欧阳娜娜"):
         assert clear not in str(row.__dict__)
     assert live.ctx.cipher.decrypt(row.id_number_enc) == id_number
-    # the same code logs in as the same citizen
-    again = await login_citizen(client, "code-abc")
+    # A code is single use (WeChat answers 40163); the same user's next wx.login code finds the same citizen.
+    reused = await client.post("/api/mp/login", json={"code": "code-abc"})
+    assert reused.status_code == 401 and reused.json()["error"]["code"] == "WECHAT_LOGIN_FAILED"
+    assert fake_wechat.calls_to("/sns/jscode2session")[-1].errcode == 40163
+    fake_wechat.code_openids["code-abc-2"] = fake_wechat.openid_for("code-abc")
+    again = await login_citizen(client, "code-abc-2")
     me = (await client.get("/api/mp/me", headers={"Authorization": f"Bearer {again}"})).json()
     assert me["bound"] is True and me["id"] == row.id
+    # Logins go to the mini-program's appid: jscode2session refuses the public account's (40013).
+    assert {c.query["appid"] for c in fake_wechat.calls_to("/sns/jscode2session")} == {fake_wechat.mp_appid}
+
+
+async def test_login_works_without_unionid(live, client, fake_wechat):
+    """Only apps bound to an open-platform account get a unionid from jscode2session."""
+    from models import Citizen
+
+    fake_wechat.open_platform_apps.clear()
+    await login_citizen(client, "no-union")
+    row = await Citizen.get(openid=fake_wechat.openid_for("no-union"))
+    assert row.unionid is None
 
 
 @pytest.mark.parametrize(
