@@ -1,8 +1,8 @@
 """Every time window of the booking rules pinned on both sides of its boundary.
 
 Expected values come from the guide (/work/shared/policy/guide.md §2), not from config/data/booking_rules.yaml:
-取消 "时段开始前 2 小时可在线取消"; 放号 "每天 8:00 放出第 7 天的号源"; 可预约范围 "当天起 7 天内（含当天）… 当天的时段须在开始前
-1 小时预约"; 爽约 "90 天内爽约 3 次的，暂停预约资格 30 天".
+取消 "时段开始前 2 小时可在线取消"; 放号 "每天 8:00 放出第 7 天的号源";
+可预约范围 "当天起 7 天内（含当天）… 当天的时段须在开始前 1 小时预约"; 爽约 "90 天内爽约 3 次的，暂停预约资格 30 天".
 """
 
 from datetime import datetime, timedelta
