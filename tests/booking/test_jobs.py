@@ -6,6 +6,7 @@ from models import Booking, Citizen, SlotCounter
 from server.booking import flows, scheduled
 from server.catalog import service as catalog_service
 from tests.booking.conftest import MONDAY, at, book, citizen, error_code
+from tests.conftest import count_queries
 from tests.factories import staff_headers
 from tests.fakewechat import FakeWeChat
 
@@ -160,6 +161,9 @@ async def test_workers_load_the_window_counter_ids_in_one_query(client, live, cl
     await scheduled.prepare_counters(live.ctx.job_ctx)
     cache = live.ctx._avail_cache
     cache.counter_ids.clear()
-    assert await availability.load_window_ids(live.ctx, catalog, MONDAY) == await SlotCounter.all().count()
+    total = await SlotCounter.all().count()
+    with count_queries() as queries:
+        assert await availability.load_window_ids(live.ctx, catalog, MONDAY) == total
+    assert len(queries) == 1, queries
     row = await SlotCounter.get(hall_code="east", date="2026-11-27", start="14:00", channel="hotline")
     assert cache.counter_ids[("east", row.date, "14:00", "hotline")] == row.id

@@ -105,10 +105,6 @@ async def test_overdue_is_computed_against_an_injected_now(live, client, ingest)
     assert service.is_overdue(case, rules, catalog, late)
     data = await service.read(case, cipher=live.ctx.cipher, catalog=catalog, rules=rules, now=late)
     assert (data["overdue"], data["status_label"]) == (True, "已超期")
-    # Over HTTP "now" is the real clock, long after 2026-10-08.
-    if catalog.now().date() > date(2026, 10, 8):
-        res = await client.get("/api/progress/lookup", params={"receipt_no": RNO, "id_last6": id_number[-6:]})
-        assert res.json()["overdue"] is True
     # The sweep flags it for staff once; a finished case is never overdue.
     assert await service.flag_overdue(catalog=catalog, rules=rules, now=late) == 1
     assert await service.flag_overdue(catalog=catalog, rules=rules, now=late) == 0
@@ -116,6 +112,14 @@ async def test_overdue_is_computed_against_an_injected_now(live, client, ingest)
                       stage(RNO, "ready", "2026-10-09T11:00:00+08:00"))
     case = await Case.get(receipt_no=RNO)
     assert not service.is_overdue(case, rules, catalog, late)
+    # Over HTTP "now" is the real clock: a case accepted 60 days ago is overdue, one accepted now is not.
+    real_now = catalog.now()
+    for receipt_no, accepted, overdue in (("2026-0930-000201", real_now - timedelta(days=60), True),
+                                          ("2026-0930-000202", real_now, False)):
+        await ingest.send(created(receipt_no, [("张三", id_number)], business_type="mortgage_first",
+                                  accepted_at=accepted.isoformat()))
+        res = await client.get("/api/progress/lookup", params={"receipt_no": receipt_no, "id_last6": id_number[-6:]})
+        assert res.json()["overdue"] is overdue, res.json()
 
 
 async def test_chat_lookup_text(live, client, ingest):
