@@ -635,7 +635,7 @@ class FakeWeChat:
         if first is not None and now - first[0] < self.client_msg_id_window:
             self.deduped += 1
             req.deduped = True
-            return {**result, "msgid": first[1]}
+            return self._duplicate_reply(result, first[1])
         self._client_msg_ids[key] = (now, result["msgid"])
         return result
 
@@ -748,6 +748,10 @@ class FakeWeChat:
         self._followers: dict[str, float] = {}  # openid -> time.time() of following the public account
         self._windows: dict[str, tuple[float, int]] = {}  # openid -> (window closes at, messages left)
         self.daily_quota: dict[str, int] = {}  # path -> calls a day; past it 45009 "reach max api daily quota limit"
+        # What a template send repeating a client_msg_id inside its window answers. WeChat documents only that
+        # it delivers one message ("对于同一个openid + client_msg_id, 只发送一条消息，10分钟有效"), not the reply:
+        # "ok" answers success without a msgid, "first" success with the first send's msgid. Code must accept both.
+        self.client_msg_id_duplicate_reply = "ok"
         self._daily_calls: dict[str, int] = {}
 
     # ---------------------------------------------------- what users did (tests call these)
@@ -794,6 +798,11 @@ class FakeWeChat:
 
     def _app_kind(self, appid: str | None) -> str:
         return "mp" if appid in self.mp_apps else "oa"
+
+    def _duplicate_reply(self, result: dict, first_msgid: int) -> dict:
+        if self.client_msg_id_duplicate_reply == "first":
+            return {**result, "msgid": first_msgid}
+        return {"errcode": 0, "errmsg": "ok"}
 
     def _check_api_owner(self, req: _Request) -> None:
         owner = self.API_OWNER.get(req.path)

@@ -250,6 +250,7 @@ def test_template_and_custom_messages(fake):
 def test_template_client_msg_id_dedups_within_window(fake):
     """WeChat's 防重入 id: one message per (touser, client_msg_id) within 10 minutes, same answer again."""
     client = make_client(fake)
+    fake.client_msg_id_duplicate_reply = "first"  # undocumented: answer with the first msgid (the default omits it)
     for openid in ("o1", "o2", "o3"):
         fake.follow(openid)
 
@@ -753,3 +754,15 @@ def test_menu_limits(fake, menu, errcode):
     oa, _ = _tokens(fake)
     assert _post(fake, "cgi-bin/menu/create", oa, menu)["errcode"] == errcode
     assert (fake.menu == menu) is (errcode == 0)
+
+
+def test_a_repeated_client_msg_id_is_not_delivered_again_whatever_the_reply(fake):
+    client = make_client(fake)
+    fake.follow("o1")
+    body = {"touser": "o1", "template_id": "tpl-1", "data": DATA, "client_msg_id": "n1-d1"}
+    first = client.post("message/template/send", data=body)
+    assert isinstance(first["msgid"], int)
+    assert client.post("message/template/send", data=body) == {"errcode": 0, "errmsg": "ok"}  # default reply
+    fake.client_msg_id_duplicate_reply = "first"
+    assert client.post("message/template/send", data=body)["msgid"] == first["msgid"]
+    assert len(fake.sent("template")) == 1 and fake.deduped == 2
