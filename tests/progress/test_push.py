@@ -101,3 +101,21 @@ async def test_permanent_error_is_not_retried(live, client, ingest, fake_wechat)
     n = await CaseNotification.get(citizen_id=citizen.id)
     assert (n.status, n.error) == ("failed", "43101")
     assert fake_wechat.sent("subscribe") == []
+
+
+async def test_every_stage_fits_the_phrase_field(live, client, ingest, fake_wechat):
+    """WeChat takes at most 5 Chinese characters in a phrase field (47003 otherwise): "已发放电子证照" (7) may not
+    be sent as it is, and the push for that stage still goes out."""
+    import re
+
+    rules = service.rules_for(live.ctx.settings)
+    for info in rules.stages.values():
+        assert re.fullmatch(r"[\u4e00-\u9fff]{1,5}", info.phrase), info
+    _, citizen = await _subscribed_case(client, ingest, live, fake_wechat, consents=2)
+    await ingest.send(stage(RNO, "registered", "2026-10-09T10:00:00+08:00"),
+                      stage(RNO, "e_certificate", "2026-10-10T10:00:00+08:00"))
+    await live.ctx.jobs.drain()
+    sent = fake_wechat.wait_sent("subscribe", 2)
+    assert [s["data"]["phrase3"]["value"] for s in sent] == ["已登簿", rules.stage("e_certificate").phrase]
+    assert [c.errcode for c in fake_wechat.calls_to(SEND)] == [0, 0]
+    assert await CaseNotification.filter(citizen_id=citizen.id, status="sent").count() == 2
