@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from server.booking import scheduled
 from tests.booking.conftest import TZ, at, book, citizen, error_code
+from tests.factories import staff_headers
 
 GUIDE_CANCEL_CUTOFF = timedelta(hours=2)
 GUIDE_NO_SHOW_WINDOW = timedelta(days=90)
@@ -119,3 +120,25 @@ async def test_suspension_lasts_thirty_days_to_the_minute(client, live, clock):
     assert res.json()["error"]["details"]["suspended_until"] == "2026-12-26"
     clock.set(until)
     assert (await book(client, headers, date="2026-12-28")).status_code == 201
+
+
+async def test_check_in_from_thirty_minutes_before_until_the_slot_ends(client, clock):
+    """Guide §2: "可在时段开始前 30 分钟至时段结束前签到"."""
+    people = [await citizen(client) for _ in range(3)]
+    for headers, _ in people:
+        assert (await book(client, headers, start="10:00")).status_code == 201
+    desk = await staff_headers(client, role="hall_staff", hall_code="center")
+
+    async def check_in(person):
+        return await client.post("/api/staff/checkin", headers=desk, json={"hall": "center", "id_number": person[1]})
+
+    clock.set(at(24, 9, 30) - timedelta(seconds=1))
+    res = await check_in(people[0])
+    assert res.status_code == 422 and error_code(res) == "CHECKIN_TOO_EARLY"
+    clock.set(at(24, 9, 30))
+    assert (await check_in(people[0])).status_code == 200
+    clock.set(at(24, 10, 30) - timedelta(seconds=1))
+    assert (await check_in(people[1])).status_code == 200
+    clock.set(at(24, 10, 30))
+    res = await check_in(people[2])
+    assert res.status_code == 422 and error_code(res) == "CHECKIN_TOO_LATE"
