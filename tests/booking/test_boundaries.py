@@ -110,14 +110,17 @@ async def test_no_show_window_is_ninety_days_to_the_minute(client, live, clock):
 async def test_suspension_lasts_thirty_days_to_the_minute(client, live, clock):
     headers = await _two_no_shows(client, live, clock, "09:00")
     assert (await book(client, headers, date="2026-11-26", start="09:00")).status_code == 201
-    swept_at = at(26, 9, 30)
+    # Swept just after midnight in the center's time zone (still the previous day in UTC): the end date shown
+    # is the center's calendar date.
+    swept_at = at(27, 0, 30)
     clock.set(swept_at)
     await scheduled.sweep_no_shows(live.ctx.job_ctx)
-    until = swept_at + GUIDE_SUSPENSION  # 26 December 09:30
+    until = swept_at + GUIDE_SUSPENSION  # 27 December 00:30 in Shanghai
     clock.set(until - timedelta(minutes=1))
     res = await book(client, headers, date="2026-12-28")
     assert res.status_code == 403 and error_code(res) == "BOOKING_SUSPENDED"
-    assert res.json()["error"]["details"]["suspended_until"] == "2026-12-26"
+    assert res.json()["error"]["details"]["suspended_until"] == "2026-12-27"
+    assert "2026年12月27日" in res.json()["error"]["message"]
     clock.set(until)
     assert (await book(client, headers, date="2026-12-28")).status_code == 201
 
