@@ -64,6 +64,9 @@ async def test_lookup_rate_limit_per_user(live, client, ingest):
     params = {"receipt_no": RNO, "id_last6": id_number[-6:]}
     assert (await client.get("/api/progress/lookup", params=params, headers=headers)).status_code == 429
     assert (await client.get("/api/progress/lookup", params=params)).status_code == 200
+    # Counted per user: another citizen on the same IP is not limited by the first one's failures.
+    other = {"Authorization": f"Bearer {await login_citizen(client)}"}
+    assert (await client.get("/api/progress/lookup", params=params, headers=other)).status_code == 200
 
 
 async def test_my_cases_after_binding_and_isolation(live, client, ingest):
