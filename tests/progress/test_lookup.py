@@ -64,6 +64,9 @@ async def test_lookup_rate_limit_per_user(live, client, ingest):
     params = {"receipt_no": RNO, "id_last6": id_number[-6:]}
     assert (await client.get("/api/progress/lookup", params=params, headers=headers)).status_code == 429
     assert (await client.get("/api/progress/lookup", params=params)).status_code == 200
+    me = (await client.get("/api/mp/me", headers=headers)).json()
+    user_key = live.ctx.keys("progress", "lookup-fail", "user", me["id"])
+    assert 3600 - 60 <= await live.ctx.redis.ttl(user_key) <= 3600  # the same hour as the IP's count
     # Counted per user: another citizen on the same IP is not limited by the first one's failures.
     other = {"Authorization": f"Bearer {await login_citizen(client)}"}
     assert (await client.get("/api/progress/lookup", params=params, headers=other)).status_code == 200
