@@ -26,6 +26,7 @@ async def test_lookup_masks_and_hides_id_numbers(live, client, ingest):
         for secret in (id_a, id_b, "张三丰", "欧阳娜娜"):
             assert secret not in res.text
     assert data["stage_label"] == "已受理" and data["promised_date"] == "2026-10-10"
+    assert [(h["stage"], h["label"]) for h in data["history"]] == [("accepted", "已受理")]  # the case's own history
     assert data["delivery"] == {"method": "ems", "label": "EMS 邮寄", "tracking_no": "EMS000111222CN"}
     # Full-width digits typed on a phone keyboard work too, and POST is accepted.
     wide = RNO.translate(str.maketrans("0123456789-", "０１２３４５６７８９－"))
