@@ -112,6 +112,10 @@ async def test_overdue_is_computed_against_an_injected_now(live, client, ingest)
     assert service.is_overdue(case, rules, catalog, late)
     data = await service.read(case, cipher=live.ctx.cipher, catalog=catalog, rules=rules, now=late)
     assert (data["overdue"], data["status_label"]) == (True, "已超期")
+    for now, overdue in ((on_time, False), (late, True)):  # a lookup judges against the "now" it is given
+        found = await service.lookup(redis=live.ctx.redis, keys=live.ctx.keys, cipher=live.ctx.cipher, catalog=catalog,
+                                     rules=rules, receipt_no=RNO, id_last6=id_number[-6:], ip="10.0.0.1", now=now)
+        assert found["overdue"] is overdue
     # The sweep flags it for staff once; a finished case is never overdue.
     assert await service.flag_overdue(catalog=catalog, rules=rules, now=late) == 1
     assert await service.flag_overdue(catalog=catalog, rules=rules, now=late) == 0
@@ -159,11 +163,17 @@ async def test_lookup_limit_window_is_one_hour(live, client, ingest):
     id_number = make_id_number(seq=106)
     await ingest.send(created(RNO, [("张三", id_number)]))
     key = live.ctx.keys("progress", "lookup-fail", "ip", "127.0.0.1")
-    for _ in range(10):
+    misses = []
+    for i in range(10):
         res = await client.get("/api/progress/lookup", params={"receipt_no": RNO, "id_last6": "00000X"})
         assert res.status_code == 404
+        misses.append(res.json()["error"]["message"])
+        if i == 0:
+            assert await live.ctx.redis.ttl(key) >= 3599
+            await asyncio.sleep(1.1)  # later failures do not restart the hour
+    assert len(set(misses)) == 1 and "受理编号" in misses[0]
     ttl = await live.ctx.redis.ttl(key)
-    assert 3600 - 30 <= ttl <= 3600, ttl  # not a minute shorter, not a second longer
+    assert 3600 - 30 <= ttl < 3600, ttl  # counted from the first failure: not a minute shorter, not restarted
     await asyncio.sleep(1.1)  # well inside the hour the limit still holds
     params = {"receipt_no": RNO, "id_last6": id_number[-6:]}
     assert (await client.get("/api/progress/lookup", params=params)).status_code == 429
