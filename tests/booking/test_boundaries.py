@@ -32,6 +32,10 @@ async def test_cancel_cut_off_is_exactly_two_hours_before_the_slot(client, clock
     clock.set(slot - GUIDE_CANCEL_CUTOFF + timedelta(seconds=1))  # 08:00:01: too late
     res = await _cancel(client, late, b["id"])
     assert res.status_code == 422 and error_code(res) == "CANCEL_TOO_LATE"
+    assert "2 小时" in res.json()["error"]["message"]  # the citizen is told the rule
+    res = await _cancel(client, on_time, a["id"])
+    assert res.status_code == 409 and error_code(res) == "NOT_CANCELLABLE"
+    assert "已取消" in res.json()["error"]["message"]
 
 
 async def test_reschedule_follows_the_same_cut_off(client, clock):
@@ -145,3 +149,19 @@ async def test_check_in_from_thirty_minutes_before_until_the_slot_ends(client, c
     clock.set(at(24, 10, 30))
     res = await check_in(people[2])
     assert res.status_code == 422 and error_code(res) == "CHECKIN_TOO_LATE"
+
+
+async def test_pending_bookings_expire_when_their_slot_ends_not_before(client, live, clock):
+    from models import Booking
+
+    admin = await staff_headers(client)
+    assert (await client.put("/api/staff/halls/east", headers=admin, json={"review_mode": True})).status_code == 200
+    headers, _ = await citizen(client)
+    booked = (await book(client, headers, hall="east", start="10:00")).json()
+    assert booked["status"] == "pending"
+    clock.set(at(24, 10, 30) - timedelta(seconds=1))
+    await scheduled.sweep_no_shows(live.ctx.job_ctx)
+    assert (await Booking.get(id=booked["id"])).status == "pending"
+    clock.set(at(24, 10, 30))
+    await scheduled.sweep_no_shows(live.ctx.job_ctx)
+    assert (await Booking.get(id=booked["id"])).status == "expired"
