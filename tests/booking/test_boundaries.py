@@ -7,6 +7,7 @@ Expected values come from the guide (/work/shared/policy/guide.md §2), not from
 
 from datetime import datetime, timedelta
 
+from models import Booking
 from server.booking import scheduled
 from tests.booking.conftest import TZ, at, book, citizen, error_code
 from tests.factories import staff_headers
@@ -109,6 +110,11 @@ async def test_no_show_window_is_ninety_days_to_the_minute(client, live, clock):
     me_outside = (await client.get("/api/mp/me", headers=outside)).json()
     assert me_inside["suspended_until"] is not None
     assert me_outside["suspended_until"] is None
+    # One citizen's suspension is theirs alone: the other still books.
+    clock.set(datetime(2027, 2, 22, 12, 0, tzinfo=TZ))
+    assert (await book(client, outside, date="2027-02-24", start="09:00")).status_code == 201
+    res = await book(client, inside, date="2027-02-24", start="09:00")
+    assert res.status_code == 403 and error_code(res) == "BOOKING_SUSPENDED"
 
 
 async def test_suspension_lasts_thirty_days_to_the_minute(client, live, clock):
@@ -118,7 +124,9 @@ async def test_suspension_lasts_thirty_days_to_the_minute(client, live, clock):
     # is the center's calendar date.
     swept_at = at(27, 0, 30)
     clock.set(swept_at)
-    await scheduled.sweep_no_shows(live.ctx.job_ctx)
+    assert await scheduled.sweep_no_shows(live.ctx.job_ctx) == 3  # the three misses, marked when seen
+    third = await Booking.filter(date="2026-11-26").first()
+    assert third.status == "no_show" and third.no_show_at == swept_at
     until = swept_at + GUIDE_SUSPENSION  # 27 December 00:30 in Shanghai
     clock.set(until - timedelta(minutes=1))
     res = await book(client, headers, date="2026-12-28")
@@ -152,8 +160,6 @@ async def test_check_in_from_thirty_minutes_before_until_the_slot_ends(client, c
 
 
 async def test_pending_bookings_expire_when_their_slot_ends_not_before(client, live, clock):
-    from models import Booking
-
     admin = await staff_headers(client)
     assert (await client.put("/api/staff/halls/east", headers=admin, json={"review_mode": True})).status_code == 200
     headers, _ = await citizen(client)
@@ -163,5 +169,24 @@ async def test_pending_bookings_expire_when_their_slot_ends_not_before(client, l
     await scheduled.sweep_no_shows(live.ctx.job_ctx)
     assert (await Booking.get(id=booked["id"])).status == "pending"
     clock.set(at(24, 10, 30))
-    await scheduled.sweep_no_shows(live.ctx.job_ctx)
+    assert await scheduled.sweep_no_shows(live.ctx.job_ctx) == 0  # expired, not counted as a no-show
     assert (await Booking.get(id=booked["id"])).status == "expired"
+
+
+async def test_a_suspension_is_renewed_when_expired_and_never_shortened(client, live, clock):
+    from models import BookingHolder
+
+    people = []
+    for start in ("09:00", "09:30"):
+        headers = await _two_no_shows(client, live, clock, start)
+        assert (await book(client, headers, date="2026-11-26", start=start)).status_code == 201
+        people.append(headers)
+    digests = [b.id_hash for b in await Booking.filter(date="2026-11-26").order_by("start")]
+    long_ago, far_ahead = datetime(2026, 1, 1, tzinfo=TZ), datetime(2027, 6, 1, tzinfo=TZ)
+    for digest, until in zip(digests, (long_ago, far_ahead), strict=True):
+        await BookingHolder.filter(id_hash=digest).update(suspended_until=until)
+    clock.set(at(26, 10, 0))
+    await scheduled.sweep_no_shows(live.ctx.job_ctx)
+    renewed, kept = [(await BookingHolder.get(id_hash=d)).suspended_until for d in digests]
+    assert renewed == at(26, 10, 0) + GUIDE_SUSPENSION  # the old, expired suspension starts again
+    assert kept == far_ahead  # a longer one already in force stays
