@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -91,3 +92,27 @@ async def test_timestamp_window_is_five_minutes_each_way(live, ingest, offset, a
         with pytest.raises(AppError) as exc:
             await service.authenticate_client(**kwargs)
         assert exc.value.code == "INGEST_STALE_TIMESTAMP"
+
+
+async def test_each_refusal_tells_the_integrator_what_to_fix(live, client, ingest):
+    """Every refusal has its stable code and a Chinese message naming the cause (and the exact header names)."""
+    body, now = _body(), int(time.time())
+    good_ts = str(now)
+    cases = [
+        ({}, "INGEST_AUTH_MISSING", ("X-Dengji-Key", "X-Dengji-Timestamp", "X-Dengji-Signature")),
+        ({"X-Dengji-Key": "dk_nope", "X-Dengji-Timestamp": good_ts, "X-Dengji-Signature": "ab"},
+         "INGEST_UNKNOWN_KEY", ("密钥",)),
+        ({"X-Dengji-Key": ingest.key_id, "X-Dengji-Timestamp": "yesterday", "X-Dengji-Signature": "ab"},
+         "INGEST_BAD_TIMESTAMP", ("时间戳", "Unix 秒")),
+        ({"X-Dengji-Key": ingest.key_id, "X-Dengji-Timestamp": str(now - 400),
+          "X-Dengji-Signature": documented_signature(ingest.secret, str(now - 400), body)},
+         "INGEST_STALE_TIMESTAMP", ("5 分钟",)),
+        ({"X-Dengji-Key": ingest.key_id, "X-Dengji-Timestamp": good_ts, "X-Dengji-Signature": "ab"},
+         "INGEST_BAD_SIGNATURE", ("签名",)),
+    ]
+    for headers, code, words in cases:
+        res = await client.post("/api/ingest/events", content=body,
+                                headers={"Content-Type": "application/json", **headers})
+        error = res.json()["error"]
+        assert (res.status_code, error["code"]) == (401, code)
+        assert re.match(r"[\u4e00-\u9fff]", error["message"]) and all(w in error["message"] for w in words), error
