@@ -116,3 +116,14 @@ async def test_each_refusal_tells_the_integrator_what_to_fix(live, client, inges
         error = res.json()["error"]
         assert (res.status_code, error["code"]) == (401, code)
         assert re.match(r"[\u4e00-\u9fff]", error["message"]) and all(w in error["message"] for w in words), error
+
+
+async def test_a_disabled_client_is_told_so(live, client, ingest):
+    from models import IngestClient
+
+    await IngestClient.filter(key_id=ingest.key_id).update(active=False)
+    service._client_cache.clear()
+    res = await ingest.post(created(RNO, [("张三", make_id_number(seq=79))]))
+    error = res.json()["error"]
+    assert (res.status_code, error["code"]) == (403, "INGEST_CLIENT_DISABLED") and "停用" in error["message"]
+    assert not await Case.exists(receipt_no=RNO)
