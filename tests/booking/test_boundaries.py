@@ -57,6 +57,7 @@ async def test_release_time_to_the_minute(client, clock):
     clock.set(at(24, 7, 59))  # Tuesday: the 7th day (Monday 30th) is released at 08:00, not a minute earlier
     res = await book(client, headers, date="2026-11-30")
     assert res.status_code == 422 and error_code(res) == "NOT_RELEASED"
+    assert "8:00" in res.json()["error"]["message"] and "第 7 天" in res.json()["error"]["message"]
     clock.set(at(24, 8, 0))
     assert (await book(client, headers, date="2026-11-30")).status_code == 201
 
@@ -67,6 +68,9 @@ async def test_booking_window_last_day_and_the_day_after(client, clock):
     assert (await book(client, headers, date="2026-11-30")).status_code == 201
     res = await book(client, headers, date="2026-12-01")
     assert res.status_code == 422 and error_code(res) == "DATE_OUTSIDE_WINDOW"
+    assert "7 天" in res.json()["error"]["message"]
+    res = await book(client, headers, date="2026-11-23")  # yesterday
+    assert res.status_code == 422 and error_code(res) == "DATE_PASSED" and "过去" in res.json()["error"]["message"]
 
 
 async def test_same_day_slot_exactly_one_hour_ahead(client, clock):
@@ -77,6 +81,12 @@ async def test_same_day_slot_exactly_one_hour_ahead(client, clock):
     clock.set(at(24, 9, 0) + timedelta(seconds=1))
     res = await book(client, b, date="2026-11-24", start="10:00")
     assert res.status_code == 422 and error_code(res) == "TOO_LATE"
+    assert "1 小时" in res.json()["error"]["message"]
+    res = await book(client, b, date="2026-11-25", start="12:30")  # the lunch break has no slot
+    assert res.status_code == 422 and error_code(res) == "SLOT_NOT_FOUND" and "时段" in res.json()["error"]["message"]
+    res = await book(client, b, hall="east", date="2026-11-28")  # east has no Saturday duty
+    assert res.status_code == 422 and error_code(res) == "HALL_CLOSED"
+    assert "不对外服务" in res.json()["error"]["message"]
 
 
 async def _two_no_shows(client, live, clock, start: str):
