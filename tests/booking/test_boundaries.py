@@ -54,6 +54,8 @@ async def test_reschedule_follows_the_same_cut_off(client, clock):
 
 async def test_release_time_to_the_minute(client, clock):
     headers, _ = await citizen(client)
+    clock.set(at(23, 7, 59))  # before Monday's release the 6th day (Saturday 28th, center on duty) is open
+    assert (await book(client, headers, date="2026-11-28", start="09:00")).status_code == 201
     clock.set(at(24, 7, 59))  # Tuesday: the 7th day (Monday 30th) is released at 08:00, not a minute earlier
     res = await book(client, headers, date="2026-11-30")
     assert res.status_code == 422 and error_code(res) == "NOT_RELEASED"
