@@ -601,7 +601,7 @@ def test_jscode2session_is_for_the_mini_program_and_oauth_for_the_public_account
 
 def test_unionid_only_when_the_app_is_bound_to_an_open_platform_account(fake):
     client = make_client(fake, fake.mp_appid, fake.mp_secret)
-    assert client.wxa.code_to_session("bound")["unionid"] == FakeWeChat.unionid_for(FakeWeChat.openid_for("bound"))
+    assert client.wxa.code_to_session("bound")["unionid"] == fake.unionid_for(FakeWeChat.openid_for("bound"))
     fake.open_platform_apps.discard(fake.mp_appid)
     session = client.wxa.code_to_session("unbound")
     assert "unionid" not in session and session["openid"] == FakeWeChat.openid_for("unbound")
