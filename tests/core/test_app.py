@@ -96,7 +96,7 @@ async def test_login_calls_jscode2session_and_binding_is_masked_and_encrypted(li
         assert clear not in str(row.__dict__)
     assert live.ctx.cipher.decrypt(row.id_number_enc) == id_number
     # A code is single use (WeChat answers 40163); the same user's next wx.login code finds the same citizen.
-    reused = await client.post("/api/mp/login", json={"code": "code-abc"})
+    reused = await client.post("/api/mp/login", json={"code": code})
     assert reused.status_code == 401 and reused.json()["error"]["code"] == "WECHAT_LOGIN_FAILED"
     assert fake_wechat.calls_to("/sns/jscode2session")[-1].errcode == 40163
     again = await login_citizen(client, person_code("code-abc"))
