@@ -23,6 +23,8 @@ import jieba
 import yaml
 from pypinyin import lazy_pinyin
 
+from server.core.redact import strip_personal
+
 from .facts import load as load_facts
 from .normalize import normalize, strip_punct
 
@@ -631,6 +633,14 @@ class Bot:
                 receipt_no=receipt,
                 score=1.0,
             )
+
+        # Personal data pasted into a question ("… 我是李四 <ID>") says nothing about what is asked.
+        stripped = strip_personal(norm)
+        if stripped is not norm:
+            norm = stripped
+            compact = strip_punct(norm).replace(" ", "")
+            if not compact:
+                return BotReply(kind="fallback", text=idx.texts["fallback"])
 
         intent = self._match_intent(idx, compact)
         if intent is not None:
