@@ -42,7 +42,7 @@ BM25_B = 0.75
 # Confidence tuning (see Bot._retrieve), fitted on the dev questions and
 # tests/bot/test_phrasings.py. A word of the question that an entry lacks
 # lowers that entry's coverage at this fraction of its weight.
-OOV_MISS_FACTOR = 1.0
+OOV_MISS_FACTOR = 0.6
 KNOWN_MISS_FACTOR = 0.5
 # Confidence multiplier when the best entry does not lead the runner-up at all.
 SEP_BASE = 0.45
@@ -58,9 +58,14 @@ RANK_BM25_SHARE = 0.3
 # question, phrasings or keywords ("要带户口本吗" finds the materials entry whose answer lists 户口簿).
 ANSWER_COVER_CREDIT = 0.6
 ANSWER_BM25_SHARE = 0.35
+# A word that is some entry's own (in its question, phrasings or keywords: 委托, 公证) found only in another entry's
+# answer counts at this fraction instead: that word has a home, and its home entry is the likelier one.
+HOMED_ANSWER_CREDIT = 0.3
 # Weak words (weakwords.txt: 附近, 在哪, 多少钱…) count at this fraction of their weight, so they cannot
 # carry a question alone: "大厅附近有便利店吗" is about a shop, not about the halls.
 WEAK_WORD_FACTOR = 0.3
+# A word at least this frequent in jieba's dictionary is never taken for a homophone typo.
+COMMON_WORD_FREQ = 100
 # Character bigrams of a word no entry has, matched against the entries' bigrams, at this fraction.
 BIGRAM_CREDIT = 0.5
 # When a question has a word no entry's question, phrasings or keywords have, an entry is only answered (or
@@ -468,7 +473,8 @@ class _Index:
             if i > 0:
                 spans.append(words[i - 1] + w)
             for span in spans:
-                if not _CJK_ONLY.fullmatch(span) or len(span) > 6:
+                # A common word of the language (一首, as in "写一首诗") is what was meant, not a typo of 一手.
+                if not _CJK_ONLY.fullmatch(span) or len(span) > 6 or self.tk.FREQ.get(span, 0) >= COMMON_WORD_FREQ:
                     continue
                 hit = self.pinyin.get(_pinyin(span))
                 if hit and hit != span:
@@ -728,14 +734,15 @@ class Bot:
         for doc, s in shortlist:
             dt = idx.doc_terms[doc]
             at = idx.answer_terms[doc]
-            anchored = not foreign or any(w in dt and w not in idx.weak and idx.idf[w] >= ANCHOR_IDF for w in words)
+            anchored = not foreign or any(_anchors(idx, w, dt) for w in words)
             covered = missed = 0.0
             for w, wt, known in weights:
                 if w in dt:
                     covered += wt
                 elif w in at and anchored:
-                    covered += wt * ANSWER_COVER_CREDIT
-                    missed += wt * (1 - ANSWER_COVER_CREDIT)
+                    credit = HOMED_ANSWER_CREDIT if w in idx.doc_vocab else ANSWER_COVER_CREDIT
+                    covered += wt * credit
+                    missed += wt * (1 - credit)
                 elif not known and len(w) > 2 and _bigram_share(w, idx.doc_bigrams[doc]) >= 0.5:
                     covered += wt * BIGRAM_CREDIT
                     missed += wt * (1 - BIGRAM_CREDIT)
@@ -762,7 +769,7 @@ class Bot:
             if conf > 0
         ]
         # Only aspect words (材料, 费用, 怎么办) fit many entries alike: offer choices, never one answer.
-        specific = any(w in idx.doc_terms[top] and w not in idx.weak and idx.idf[w] >= ANCHOR_IDF for w in words)
+        specific = any(_anchors(idx, w, idx.doc_terms[top]) for w in words)
         near = [w for w in words if w in idx.weak]
         if near and not any(w in idx.doc_terms[top] for w in near):
             # "附近有银行吗" asks about the surroundings; only an entry that speaks of them may answer.
@@ -780,6 +787,12 @@ class Bot:
         fallback.score = conf
         fallback.candidates = cands
         return fallback
+
+
+def _anchors(idx: _Index, word: str, doc_terms: frozenset[str]) -> bool:
+    """A word that ties a question to this entry: its own, not weak, few entries share it. A single character
+    (帮, 写, 多) is never one: it is too often a piece of some other word."""
+    return len(word) > 1 and word in doc_terms and word not in idx.weak and idx.idf[word] >= ANCHOR_IDF
 
 
 def _bigram_share(word: str, bigrams: frozenset[str]) -> float:
