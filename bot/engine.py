@@ -64,6 +64,9 @@ HOMED_ANSWER_CREDIT = 0.3
 # Weak words (weakwords.txt: 附近, 在哪, 多少钱…) count at this fraction of their weight, so they cannot
 # carry a question alone: "大厅附近有便利店吗" is about a shop, not about the halls.
 WEAK_WORD_FACTOR = 0.3
+# The sub-words of a long word (不动, 产权, 证书 of 不动产权证书) add to BM25 at this fraction: they find entries that
+# word meets only in part, without outweighing the words the question said.
+SUBWORD_BM25_SHARE = 0.5
 # A word at least this frequent in jieba's dictionary is never taken for a homophone typo.
 COMMON_WORD_FREQ = 100
 # Character bigrams of a word no entry has, matched against the entries' bigrams, at this fraction.
@@ -338,7 +341,7 @@ class _Index:
         Both after normalisation, synonym mapping and stop-word removal."""
         if not normalized:
             text = normalize(text)
-        text = self._apply_phrases(strip_punct(text))
+        text = self._apply_phrases(_DAYS_RE.sub(" 几天 ", _CLOCK_RE.sub(" 几点 ", strip_punct(text))))
         freq = self.tk.FREQ
         words: list[str] = []
         terms: list[str] = []
@@ -516,6 +519,10 @@ class _Index:
 
 
 _CJK_ONLY = re.compile(r"[\u4e00-\u9fff]+")
+# A time of day ("四点半", "5点", "十一点"): the entries speak of 几点, not of every hour. A bare 一点 is left alone
+# ("快一点"). Likewise a number of days ("三天", "15个工作日"): the entries speak of 几天 / 多久.
+_CLOCK_RE = re.compile(r"(?:\d{1,2}|十[一二]|[两二三四五六七八九十])点(?:半|钟|\d{1,2}分?|[一二三四五]十[五]?分?)?")
+_DAYS_RE = re.compile(r"(?:\d{1,3}|[一二两三四五六七八九十]{1,3})个?(?:工作日|天)(?![后以之])")
 
 
 @lru_cache(maxsize=65536)
@@ -704,9 +711,11 @@ class Bot:
                 fixed = fixed.replace(wrong, f" {right} ")
             words, terms = idx.analyze(fixed, normalized=True)
         scores: dict[int, float] = {}
+        said = set(words)
         for t in set(terms):
+            share = 1.0 if t in said else SUBWORD_BM25_SHARE
             for doc, w in idx.postings.get(t, ()):
-                scores[doc] = scores.get(doc, 0.0) + w
+                scores[doc] = scores.get(doc, 0.0) + w * share
         fallback = BotReply(kind="fallback", text=idx.texts["fallback"])
         if not scores:
             return fallback
