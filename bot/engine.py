@@ -341,7 +341,8 @@ class _Index:
         Both after normalisation, synonym mapping and stop-word removal."""
         if not normalized:
             text = normalize(text)
-        text = self._apply_phrases(_DAYS_RE.sub(" 几天 ", _CLOCK_RE.sub(" 几点 ", strip_punct(text))))
+        text = _DAYS_RE.sub(" 几天 ", _CLOCK_RE.sub(" 几点 ", strip_punct(text)))
+        text = self._apply_phrases(_TIMES_RE.sub(" 几次 ", text))
         freq = self.tk.FREQ
         words: list[str] = []
         terms: list[str] = []
@@ -522,6 +523,7 @@ _CJK_ONLY = re.compile(r"[\u4e00-\u9fff]+")
 # A time of day ("四点半", "5点", "十一点"): the entries speak of 几点, not of every hour. A bare 一点 is left alone
 # ("快一点"). Likewise a number of days ("三天", "15个工作日"): the entries speak of 几天 / 多久.
 _CLOCK_RE = re.compile(r"(?:\d{1,2}|十[一二]|[两二三四五六七八九十])点(?:半|钟|\d{1,2}分?|[一二三四五]十[五]?分?)?")
+_TIMES_RE = re.compile(r"(?:\d{1,2}|[两二三四五六七八九十])次")  # "约两次" asks how many times: 几次
 _DAYS_RE = re.compile(r"(?:\d{1,3}|[一二两三四五六七八九十]{1,3})个?(?:工作日|天)(?![后以之])")
 
 
