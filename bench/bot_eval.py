@@ -3,7 +3,9 @@
     .venv/bin/python bench/bot_eval.py [--part tune|heldout|all] [-v] [--data DIR]
 
 The set lives in bench/bot_eval/: `tune.jsonl` is what retrieval was tuned on, `heldout.jsonl` was split off
-(by a hash of the question) before any tuning and is never looked at while improving the bot. Each line is
+(by a hash of the question) before any tuning and is never looked at while improving the bot; `dev_extra.jsonl`
+holds further questions written later from the guide to check that changes generalise, and `dev_extra2.jsonl` a
+second such batch written after the first round of those changes (a fresh check). Each line is
 {"q": question, "expect": [...]} where expect lists the acceptable outcomes: entry ids (answered directly
 with one of them), "intent:NAME" (the named intent), or "fallback" (the honest fallback: out of domain).
 A "您是不是想问" list counts as wrong for both: a citizen asked one thing and should get its answer.
@@ -21,7 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL_DIR = REPO / "bench" / "bot_eval"
-PARTS = ("tune", "heldout")
+PARTS = ("tune", "heldout", "dev_extra", "dev_extra2")
 TARGET = 0.95
 
 

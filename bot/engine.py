@@ -23,6 +23,8 @@ import jieba
 import yaml
 from pypinyin import lazy_pinyin
 
+from server.core.redact import strip_personal
+
 from .facts import load as load_facts
 from .normalize import normalize, strip_punct
 
@@ -40,7 +42,7 @@ BM25_B = 0.75
 # Confidence tuning (see Bot._retrieve), fitted on the dev questions and
 # tests/bot/test_phrasings.py. A word of the question that an entry lacks
 # lowers that entry's coverage at this fraction of its weight.
-OOV_MISS_FACTOR = 1.0
+OOV_MISS_FACTOR = 0.6
 KNOWN_MISS_FACTOR = 0.5
 # Confidence multiplier when the best entry does not lead the runner-up at all.
 SEP_BASE = 0.45
@@ -56,9 +58,17 @@ RANK_BM25_SHARE = 0.3
 # question, phrasings or keywords ("要带户口本吗" finds the materials entry whose answer lists 户口簿).
 ANSWER_COVER_CREDIT = 0.6
 ANSWER_BM25_SHARE = 0.35
+# A word that is some entry's own (in its question, phrasings or keywords: 委托, 公证) found only in another entry's
+# answer counts at this fraction instead: that word has a home, and its home entry is the likelier one.
+HOMED_ANSWER_CREDIT = 0.3
 # Weak words (weakwords.txt: 附近, 在哪, 多少钱…) count at this fraction of their weight, so they cannot
 # carry a question alone: "大厅附近有便利店吗" is about a shop, not about the halls.
 WEAK_WORD_FACTOR = 0.3
+# The sub-words of a long word (不动, 产权, 证书 of 不动产权证书) add to BM25 at this fraction: they find entries that
+# word meets only in part, without outweighing the words the question said.
+SUBWORD_BM25_SHARE = 0.5
+# A word at least this frequent in jieba's dictionary is never taken for a homophone typo.
+COMMON_WORD_FREQ = 100
 # Character bigrams of a word no entry has, matched against the entries' bigrams, at this fraction.
 BIGRAM_CREDIT = 0.5
 # When a question has a word no entry's question, phrasings or keywords have, an entry is only answered (or
@@ -331,7 +341,8 @@ class _Index:
         Both after normalisation, synonym mapping and stop-word removal."""
         if not normalized:
             text = normalize(text)
-        text = self._apply_phrases(strip_punct(text))
+        text = _DAYS_RE.sub(" 几天 ", _CLOCK_RE.sub(" 几点 ", strip_punct(text)))
+        text = self._apply_phrases(_TIMES_RE.sub(" 几次 ", text))
         freq = self.tk.FREQ
         words: list[str] = []
         terms: list[str] = []
@@ -466,7 +477,8 @@ class _Index:
             if i > 0:
                 spans.append(words[i - 1] + w)
             for span in spans:
-                if not _CJK_ONLY.fullmatch(span) or len(span) > 6:
+                # A common word of the language (一首, as in "写一首诗") is what was meant, not a typo of 一手.
+                if not _CJK_ONLY.fullmatch(span) or len(span) > 6 or self.tk.FREQ.get(span, 0) >= COMMON_WORD_FREQ:
                     continue
                 hit = self.pinyin.get(_pinyin(span))
                 if hit and hit != span:
@@ -508,6 +520,11 @@ class _Index:
 
 
 _CJK_ONLY = re.compile(r"[\u4e00-\u9fff]+")
+# A time of day ("四点半", "5点", "十一点"): the entries speak of 几点, not of every hour. A bare 一点 is left alone
+# ("快一点"). Likewise a number of days ("三天", "15个工作日"): the entries speak of 几天 / 多久.
+_CLOCK_RE = re.compile(r"(?:\d{1,2}|十[一二]|[两二三四五六七八九十])点(?:半|钟|\d{1,2}分?|[一二三四五]十[五]?分?)?")
+_TIMES_RE = re.compile(r"(?:\d{1,2}|[两二三四五六七八九十])次")  # "约两次" asks how many times: 几次
+_DAYS_RE = re.compile(r"(?:\d{1,3}|[一二两三四五六七八九十]{1,3})个?(?:工作日|天)(?![后以之])")
 
 
 @lru_cache(maxsize=65536)
@@ -632,6 +649,14 @@ class Bot:
                 score=1.0,
             )
 
+        # Personal data pasted into a question ("… 我是李四 <ID>") says nothing about what is asked.
+        stripped = strip_personal(norm)
+        if stripped is not norm:
+            norm = stripped
+            compact = strip_punct(norm).replace(" ", "")
+            if not compact:
+                return BotReply(kind="fallback", text=idx.texts["fallback"])
+
         intent = self._match_intent(idx, compact)
         if intent is not None:
             spec = idx.intent_rules[intent]["spec"]
@@ -688,9 +713,11 @@ class Bot:
                 fixed = fixed.replace(wrong, f" {right} ")
             words, terms = idx.analyze(fixed, normalized=True)
         scores: dict[int, float] = {}
+        said = set(words)
         for t in set(terms):
+            share = 1.0 if t in said else SUBWORD_BM25_SHARE
             for doc, w in idx.postings.get(t, ()):
-                scores[doc] = scores.get(doc, 0.0) + w
+                scores[doc] = scores.get(doc, 0.0) + w * share
         fallback = BotReply(kind="fallback", text=idx.texts["fallback"])
         if not scores:
             return fallback
@@ -718,14 +745,15 @@ class Bot:
         for doc, s in shortlist:
             dt = idx.doc_terms[doc]
             at = idx.answer_terms[doc]
-            anchored = not foreign or any(w in dt and w not in idx.weak and idx.idf[w] >= ANCHOR_IDF for w in words)
+            anchored = not foreign or any(_anchors(idx, w, dt) for w in words)
             covered = missed = 0.0
             for w, wt, known in weights:
                 if w in dt:
                     covered += wt
                 elif w in at and anchored:
-                    covered += wt * ANSWER_COVER_CREDIT
-                    missed += wt * (1 - ANSWER_COVER_CREDIT)
+                    credit = HOMED_ANSWER_CREDIT if w in idx.doc_vocab else ANSWER_COVER_CREDIT
+                    covered += wt * credit
+                    missed += wt * (1 - credit)
                 elif not known and len(w) > 2 and _bigram_share(w, idx.doc_bigrams[doc]) >= 0.5:
                     covered += wt * BIGRAM_CREDIT
                     missed += wt * (1 - BIGRAM_CREDIT)
@@ -752,7 +780,7 @@ class Bot:
             if conf > 0
         ]
         # Only aspect words (材料, 费用, 怎么办) fit many entries alike: offer choices, never one answer.
-        specific = any(w in idx.doc_terms[top] and w not in idx.weak and idx.idf[w] >= ANCHOR_IDF for w in words)
+        specific = any(_anchors(idx, w, idx.doc_terms[top]) for w in words)
         near = [w for w in words if w in idx.weak]
         if near and not any(w in idx.doc_terms[top] for w in near):
             # "附近有银行吗" asks about the surroundings; only an entry that speaks of them may answer.
@@ -770,6 +798,12 @@ class Bot:
         fallback.score = conf
         fallback.candidates = cands
         return fallback
+
+
+def _anchors(idx: _Index, word: str, doc_terms: frozenset[str]) -> bool:
+    """A word that ties a question to this entry: its own, not weak, few entries share it. A single character
+    (帮, 写, 多) is never one: it is too often a piece of some other word."""
+    return len(word) > 1 and word in doc_terms and word not in idx.weak and idx.idf[word] >= ANCHOR_IDF
 
 
 def _bigram_share(word: str, bigrams: frozenset[str]) -> float:

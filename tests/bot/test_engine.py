@@ -214,3 +214,23 @@ def test_no_listed_wording_is_off_topic(bot):
                if idx.offtopic_re.search(_compact(text))]
     assert clashes == []
     assert bot.answer("大厅附近有复印店吗").kind == "fallback"
+
+
+@pytest.mark.parametrize("question,pasted", [
+    ("二手房过户要带什么材料", "我是李四 {id}"),
+    ("抵押注销需要什么材料", "手机13912345678 王小明"),
+    ("预约了怎么取消", "身份证：{id}"),
+])
+def test_pasted_personal_data_does_not_change_the_answer(bot, question, pasted):
+    from tests.factories import make_id_number
+
+    plain = bot.answer(question)
+    assert plain.kind == "answer"
+    for text in (f"{question} {pasted}", f"{pasted}，{question}"):
+        got = bot.answer(text.format(id=make_id_number(seq=7)))
+        assert (got.kind, got.entry_id) == (plain.kind, plain.entry_id), text
+
+
+def test_receipt_number_still_reaches_progress(bot):
+    r = bot.answer("受理编号2024-0426-000123到哪了 我是张三 13912345678")
+    assert r.intent == "progress" and r.receipt_no == "2024-0426-000123"
