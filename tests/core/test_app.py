@@ -32,7 +32,7 @@ async def test_openapi_lists_every_route(live, client):
     res = await client.get("/docs/openapi.json")
     assert res.status_code == 200
     paths = res.json()["paths"]
-    routes = [r for r in live.app.router.routes if not r.name.split(".")[1:2] == ["openapi"]]
+    routes = [r for r in live.app.router.routes if not r.path.startswith("docs")]  # the document and its pages
     assert len(routes) > 50
     missing = []
     for route in routes:

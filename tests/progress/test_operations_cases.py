@@ -69,7 +69,7 @@ async def test_e_certificate_number_and_link_reach_the_push_and_the_lookup(live,
     assert results[0]["status"] == "accepted", results
     await live.ctx.jobs.drain()
     sent = fake_wechat.wait_sent("subscribe", 3)
-    last = next(b for b in sent if b["data"]["phrase3"]["value"] == "已发放电子证照")
+    last = next(b for b in sent if b["data"]["phrase3"]["value"] == "电子发证")  # a phrase holds 5 characters
     assert last["data"]["thing5"]["value"] == "电子证照 DZZZ-2026-0001"
     assert last["page"].endswith("e_cert_no=DZZZ-2026-0001")
     data = await _lookup(client, id_number)
