@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint bench clean chromium
+.PHONY: run test install lint bench clean chromium mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,15 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Mutation testing of the rule functions of booking, progress, identity and notices (docs/testing.md): slow, so
+# not part of `make test` or CI. Scope is [tool.mutmut] in pyproject.toml; MUTANTS picks mutants by name
+# (globs), e.g. make mutation MUTANTS='server.progress.service.x_authenticate_client*'.
+MUTANTS ?= $(shell cat tests/mutation_targets.txt)
+mutation: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,mutation]"
+	$(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	$(BIN)/mutmut results
 
 clean:
 	rm -rf $(VENV) var

@@ -104,6 +104,8 @@ async def embedded_run(fake: FakeWeChat, n: int) -> dict:
                         wechat_secret=fake.secret, mp_appid=fake.mp_appid, mp_secret=fake.mp_secret,
                         log_level="WARNING")
     notice_id, openids = await seed(settings, n)
+    for openid in openids:  # template messages reach followers only (the fake refuses others with 43004)
+        fake.follow(openid)
     await Tortoise.close_connections()
     from server.core import db
 
@@ -159,6 +161,8 @@ async def worker_run(fake: FakeWeChat, n: int, sig: int, pg_admin: str, redis_ur
     settings = Settings(env="test", home=home, database_url=db_url, redis_url=redis_url, redis_prefix=prefix,
                         data_key=DATA_KEY)
     notice_id, openids = await seed(settings, n)
+    for openid in openids:  # template messages reach followers only (the fake refuses others with 43004)
+        fake.follow(openid)
     from models import Notice, NoticeDelivery, NoticeStatus
     from server.core.jobs import create_queue
 

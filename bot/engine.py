@@ -15,15 +15,22 @@ import tempfile
 import threading
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jieba
 import yaml
+from pypinyin import lazy_pinyin
 
+from server.core.redact import strip_personal
+
+from .facts import load as load_facts
 from .normalize import normalize, strip_punct
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
+# libyaml's safe loader when PyYAML was built with it (several times faster at start-up), else the Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # jieba logs "Building prefix dict..." at DEBUG on every tokenizer build.
 jieba.setLogLevel(logging.WARNING)
@@ -35,7 +42,7 @@ BM25_B = 0.75
 # Confidence tuning (see Bot._retrieve), fitted on the dev questions and
 # tests/bot/test_phrasings.py. A word of the question that an entry lacks
 # lowers that entry's coverage at this fraction of its weight.
-OOV_MISS_FACTOR = 0.5
+OOV_MISS_FACTOR = 0.6
 KNOWN_MISS_FACTOR = 0.5
 # Confidence multiplier when the best entry does not lead the runner-up at all.
 SEP_BASE = 0.45
@@ -47,6 +54,32 @@ SEP_GAIN_COV = 5.0
 ANSWER_CACHE_SIZE = 20_000
 # Share of normalised BM25 in the ranking (the rest is coverage).
 RANK_BM25_SHARE = 0.3
+# Fact-level matching: the words of an entry's answer count for it too, at these fractions of a word of its
+# question, phrasings or keywords ("要带户口本吗" finds the materials entry whose answer lists 户口簿).
+ANSWER_COVER_CREDIT = 0.6
+ANSWER_BM25_SHARE = 0.35
+# A word that is some entry's own (in its question, phrasings or keywords: 委托, 公证) found only in another entry's
+# answer counts at this fraction instead: that word has a home, and its home entry is the likelier one.
+HOMED_ANSWER_CREDIT = 0.3
+# Weak words (weakwords.txt: 附近, 在哪, 多少钱…) count at this fraction of their weight, so they cannot
+# carry a question alone: "大厅附近有便利店吗" is about a shop, not about the halls.
+WEAK_WORD_FACTOR = 0.3
+# The sub-words of a long word (不动, 产权, 证书 of 不动产权证书) add to BM25 at this fraction: they find entries that
+# word meets only in part, without outweighing the words the question said.
+SUBWORD_BM25_SHARE = 0.5
+# A word at least this frequent in jieba's dictionary is never taken for a homophone typo.
+COMMON_WORD_FREQ = 100
+# Character bigrams of a word no entry has, matched against the entries' bigrams, at this fraction.
+BIGRAM_CREDIT = 0.5
+# When a question has a word no entry's question, phrasings or keywords have, an entry is only answered (or
+# offered) when the question also meets it on an anchor: a word of its question,
+# phrasings or keywords that few entries share (IDF at least this: in at most ~1 entry in 9). Aspect
+# words shared by many entries (材料, 费用, 多久, 办理流程) and words only in its answer cannot carry it alone:
+# "营业执照怎么办" must not get the mortgage entry whose answer mentions a bank's 营业执照.
+ANCHOR_IDF = 2.0
+# The data files besides the entries (kb.yaml), by name; the knowledge base's source holds their text.
+DATA_FILES = ("intents.yaml", "synonyms.yaml", "stopwords.txt", "userdict.txt", "weakwords.txt", "offtopic.txt")
+OPTIONAL_FILES = ("weakwords.txt", "offtopic.txt")  # older data directories lack them
 
 
 @dataclass
@@ -79,24 +112,53 @@ class DataError(ValueError):
     """The data directory is missing a file or a file is malformed."""
 
 
+@dataclass(frozen=True)
+class KbSource:
+    """Everything a bot is built from: the entries (as dicts) and the text of the other data files.
+
+    Read from a data directory (`dengji ask`, tests) or from the database (the service: every host answers
+    from the same rows)."""
+
+    entries: tuple[dict[str, Any], ...]
+    files: dict[str, str]
+
+    @classmethod
+    def from_dir(cls, data_dir: Path) -> KbSource:
+        raw = _load_yaml(data_dir / "kb.yaml")
+        entries = raw.get("entries") if isinstance(raw, dict) else None
+        if not isinstance(entries, list) or not entries:
+            raise DataError("kb.yaml: expected a non-empty 'entries' list")
+        files = {}
+        for name in DATA_FILES:
+            path = data_dir / name
+            if path.is_file():
+                files[name] = path.read_text(encoding="utf-8")
+            elif name not in OPTIONAL_FILES:
+                raise DataError(f"missing data file: {path}")
+        return cls(entries=tuple(entries), files=files)
+
+
 # ──────────────────────────── data loading ────────────────────────────
 
 
 def _load_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as f:
-            return yaml.safe_load(f)
+            return yaml.load(f, Loader=_YAML_LOADER)
     except FileNotFoundError as e:
         raise DataError(f"missing data file: {path}") from e
     except yaml.YAMLError as e:
         raise DataError(f"{path.name}: invalid YAML: {e}") from e
 
 
-def _load_lines(path: Path) -> list[str]:
+def _parse_yaml(name: str, text: str) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as e:
-        raise DataError(f"missing data file: {path}") from e
+        return yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError as e:
+        raise DataError(f"{name}: invalid YAML: {e}") from e
+
+
+def _lines(text: str) -> list[str]:
     out = []
     for line in text.splitlines():
         line = line.strip()
@@ -108,6 +170,12 @@ def _load_lines(path: Path) -> list[str]:
 def load_entries(path: Path) -> list[Entry]:
     data = _load_yaml(path)
     raw = data.get("entries") if isinstance(data, dict) else None
+    return parse_entries(raw, path.name)
+
+
+def parse_entries(raw: Any, name: str = "kb.yaml") -> list[Entry]:
+    """Validate entry dicts and return them as entries (DataError names the first problem)."""
+    path = Path(name)
     if not isinstance(raw, list) or not raw:
         raise DataError(f"{path.name}: expected a non-empty 'entries' list")
     entries: list[Entry] = []
@@ -178,22 +246,23 @@ def _load_userdict(tk: jieba.Tokenizer, lines: list[str]) -> set[str]:
 
 
 class _Index:
-    """Immutable snapshot of everything loaded from one data directory.
+    """Immutable snapshot of everything loaded from one knowledge-base source.
 
     Bot swaps whole snapshots, so a reply is always computed against one
     consistent version of the data even while staff reload it."""
 
-    def __init__(self, data_dir: Path):
-        self.data_dir = data_dir
+    def __init__(self, source: KbSource, facts: dict[str, Any] | None = None):
         # Replies by exact message text: people ask the same few questions over and over. It belongs to the
         # snapshot, so a reload starts with an empty one.
         self.answers: dict[str, BotReply] = {}
-        self.entries = load_entries(data_dir / "kb.yaml")
+        self.facts = dict(facts or {})
+        self.entries = [_render(e, self.facts) for e in parse_entries(list(source.entries))]
         self.by_id = {e.id: e for e in self.entries}
+        files = source.files
 
-        intents = _load_yaml(data_dir / "intents.yaml") or {}
+        intents = _parse_yaml("intents.yaml", files.get("intents.yaml", "")) or {}
         self.settings: dict[str, Any] = intents.get("settings") or {}
-        self.texts: dict[str, str] = intents.get("texts") or {}
+        self.texts: dict[str, str] = {k: _fill(v, self.facts) for k, v in (intents.get("texts") or {}).items()}
         self.intents: dict[str, dict[str, Any]] = intents.get("intents") or {}
         # Further sections (e.g. feedback words) read by the chat layer, not by matching.
         self.sections: dict[str, Any] = {k: v for k, v in intents.items() if k not in ("settings", "texts", "intents")}
@@ -208,11 +277,14 @@ class _Index:
         )
         self.receipt_format = self.settings.get("receipt_format", "{0}-{1}-{2}")
 
-        self.stopwords = {normalize(w) for w in _load_lines(data_dir / "stopwords.txt")}
+        self.stopwords = {normalize(w) for w in _lines(files.get("stopwords.txt", ""))}
+        self.weak = {normalize(w) for w in _lines(files.get("weakwords.txt", ""))}
+        offtopic = sorted({_compact(w) for w in _lines(files.get("offtopic.txt", ""))} - {""}, key=len, reverse=True)
+        self.offtopic_re = re.compile("|".join(map(re.escape, offtopic))) if offtopic else None
         self.tk = _new_tokenizer()
-        user_words = _load_userdict(self.tk, _load_lines(data_dir / "userdict.txt"))
+        user_words = _load_userdict(self.tk, _lines(files.get("userdict.txt", "")))
         keywords = {strip_punct(normalize(k)).replace(" ", "") for e in self.entries for k in e.keywords}
-        self._load_synonyms(data_dir / "synonyms.yaml", protected=user_words)
+        self._load_synonyms(_parse_yaml("synonyms.yaml", files.get("synonyms.yaml", "")), protected=user_words)
         # Canonical terms and KB keywords must come out of the segmenter as
         # single tokens, whatever the center adds to the data.
         for w in sorted(set(self.phrase_map.values()) | keywords):
@@ -220,13 +292,16 @@ class _Index:
                 self.tk.add_word(w)
 
         self._build_bm25()
+        self._build_exact()
+        del self._analyzed
+        self._build_pinyin()
         self._build_intents()
 
     # ── synonyms ──
-    def _load_synonyms(self, path: Path, protected: set[str]) -> None:
-        data = _load_yaml(path) or {}
+    def _load_synonyms(self, data: Any, protected: set[str]) -> None:
+        data = data or {}
         if not isinstance(data, dict):
-            raise DataError(f"{path.name}: expected 'canonical: [variants]' mappings")
+            raise DataError("synonyms.yaml: expected 'canonical: [variants]' mappings")
         # Domain words map to themselves so that, longest match first, a
         # domain word is consumed whole before a shorter synonym inside it
         # can fire ("抵押权首次登记" must not become "抵押" + "权首次登记").
@@ -266,7 +341,8 @@ class _Index:
         Both after normalisation, synonym mapping and stop-word removal."""
         if not normalized:
             text = normalize(text)
-        text = self._apply_phrases(strip_punct(text))
+        text = _DAYS_RE.sub(" 几天 ", _CLOCK_RE.sub(" 几点 ", strip_punct(text)))
+        text = self._apply_phrases(_TIMES_RE.sub(" 几次 ", text))
         freq = self.tk.FREQ
         words: list[str] = []
         terms: list[str] = []
@@ -276,6 +352,11 @@ class _Index:
                 continue
             tok = self.token_map.get(tok, tok)
             if tok in self.stopwords:
+                continue
+            parts = self._split_unknown(tok)
+            if parts is not None:  # "今天下午" → 今天, 下午: two words the entries know; "办个" → nothing
+                words.extend(parts)
+                terms.extend(parts)
                 continue
             words.append(tok)
             n = len(tok)
@@ -288,17 +369,34 @@ class _Index:
             terms.append(tok)
         return words, terms
 
+    def _split_unknown(self, tok: str) -> list[str] | None:
+        """A word no entry has that is two words some entry has (stop-words dropped), else None."""
+        vocab = getattr(self, "doc_vocab", None)
+        if vocab is None or len(tok) < 2 or tok in vocab or tok in self.idf:
+            return None
+        for i in range(1, len(tok)):
+            a, b = self.token_map.get(tok[:i], tok[:i]), self.token_map.get(tok[i:], tok[i:])
+            if a in self.stopwords and b in self.stopwords:
+                return []  # filler glued together ("办个", "的话吗")
+            if len(tok) > 2 and all(p in vocab or p in self.stopwords for p in (a, b)):
+                return [p for p in (a, b) if p not in self.stopwords]
+        return None
+
     def terms(self, text: str, *, normalized: bool = False) -> list[str]:
         return self.analyze(text, normalized=normalized)[1]
 
     # ── BM25 ──
     def _build_bm25(self) -> None:
         docs: list[Counter[str]] = []
+        answer_docs: list[Counter[str]] = []
+        self._analyzed: dict[str, tuple[list[str], list[str]]] = {}
         for e in self.entries:
             tokens: list[str] = []
             for text in (e.question, *e.phrasings, *e.keywords):
-                tokens.extend(self.terms(text))
+                self._analyzed[text] = self.analyze(text)
+                tokens.extend(self._analyzed[text][1])
             docs.append(Counter(tokens))
+            answer_docs.append(Counter(self.terms(e.answer)))
         n = len(docs)
         self.doc_len = [sum(d.values()) for d in docs]
         avgdl = sum(self.doc_len) / n
@@ -316,6 +414,77 @@ class _Index:
                 w = self.idf[t] * tf * (BM25_K1 + 1) / (tf + norm)
                 self.postings.setdefault(t, []).append((i, w))
         self.doc_terms = [frozenset(d) for d in docs]
+        self.doc_vocab = frozenset(df)
+        # Fact level: the answer's words, as a second, weaker field (BM25 over answers of their own).
+        adf: Counter[str] = Counter()
+        for d in answer_docs:
+            adf.update(d.keys())
+        alen = [sum(d.values()) for d in answer_docs]
+        aavg = sum(alen) / n
+        for i, d in enumerate(answer_docs):
+            norm = BM25_K1 * (1 - BM25_B + BM25_B * alen[i] / aavg)
+            for t, tf in d.items():
+                aidf = math.log(1 + (n - adf[t] + 0.5) / (adf[t] + 0.5))
+                w = ANSWER_BM25_SHARE * aidf * tf * (BM25_K1 + 1) / (tf + norm)
+                self.postings.setdefault(t, []).append((i, w))
+        self.answer_terms = [frozenset(d) - self.doc_terms[i] for i, d in enumerate(answer_docs)]
+        # Vocabulary known from answers only still counts as a domain word (not as unknown).
+        for t, f in adf.items():
+            if t not in self.idf:
+                self.idf[t] = math.log(1 + (n - f + 0.5) / (f + 0.5))
+        # Character bigrams of every word an entry knows, for words no entry has ("房产正" meets "房产").
+        self.doc_bigrams = [frozenset(_bigrams(self.doc_terms[i] | self.answer_terms[i])) for i in range(n)]
+
+    def _build_exact(self) -> None:
+        """Map each listed question and phrasing, normalised, to its entry: equal questions are answered."""
+        self.exact: dict[str, int] = {}
+        by_words: dict[tuple[str, ...], set[int]] = {}
+        for i, e in enumerate(self.entries):
+            for text in (e.question, *e.phrasings):
+                key = _compact(text)
+                if key:
+                    self.exact.setdefault(key, i)
+                words = tuple(sorted(set((self._analyzed.get(text) or self.analyze(text))[0])))
+                if words:
+                    by_words.setdefault(words, set()).add(i)
+        # The same words after synonyms and stop-words, in any order ("登记费多少钱" = "登记费要多少钱？",
+        # "过户要多久" = "多久能过户"), when only one entry lists them.
+        self.exact_words = {k: next(iter(v)) for k, v in by_words.items() if len(v) == 1}
+
+    def _build_pinyin(self) -> None:
+        """Toneless pinyin of every known word and synonym: a homophone typo ("抵压", "过护") finds its word."""
+        seen: dict[str, str | None] = {}
+        # The entries' own wording and the synonyms (not every word of the answers: start-up time).
+        for word, canon in [(t, t) for t in self.doc_vocab] + list(self.phrase_map.items()):
+            if len(word) < 2 or not _CJK_ONLY.fullmatch(word):
+                continue
+            key = _pinyin(word)
+            if seen.get(key, canon) != canon:
+                seen[key] = None  # two different words sound alike: correct to neither
+            else:
+                seen[key] = canon
+        self.pinyin = {k: v for k, v in seen.items() if v}
+
+    def correct(self, words: list[str]) -> dict[str, str]:
+        """Replacements for unknown words that sound like a known word (whole, or with a neighbour)."""
+        fixes: dict[str, str] = {}
+        for i, w in enumerate(words):
+            if w in self.idf or not _CJK_ONLY.fullmatch(w):
+                continue
+            spans = [w]
+            if i + 1 < len(words):
+                spans.append(w + words[i + 1])
+            if i > 0:
+                spans.append(words[i - 1] + w)
+            for span in spans:
+                # A common word of the language (一首, as in "写一首诗") is what was meant, not a typo of 一手.
+                if not _CJK_ONLY.fullmatch(span) or len(span) > 6 or self.tk.FREQ.get(span, 0) >= COMMON_WORD_FREQ:
+                    continue
+                hit = self.pinyin.get(_pinyin(span))
+                if hit and hit != span:
+                    fixes[span] = hit
+                    break
+        return fixes
 
     def weight(self, word: str) -> float:
         """Information weight of a query word for the coverage measure."""
@@ -324,8 +493,10 @@ class _Index:
         # about something the knowledge base does not cover.
         w = self.idf.get(word, self.oov_idf)
         # Single characters (交, 收, 诗, a stray typo) are weak evidence either
-        # way, so they count half.
-        return w * 0.5 if len(word) == 1 else w
+        # way, so they count half; weak words (附近, 在哪) cannot carry a question.
+        if len(word) == 1:
+            return w * 0.5
+        return w * WEAK_WORD_FACTOR if word in self.weak else w
 
     # ── intents ──
     def _build_intents(self) -> None:
@@ -344,28 +515,77 @@ class _Index:
                 "weak": norm_list(spec.get("weak")),
                 "exact": set(norm_list(spec.get("exact"))),
                 "ignorable": set(self.terms(" ".join(map(str, spec.get("ignorable") or [])))),
-                "spec": spec,
+                "spec": {**spec, "reply": _fill(spec["reply"], self.facts)} if spec.get("reply") else spec,
             }
+
+
+_CJK_ONLY = re.compile(r"[\u4e00-\u9fff]+")
+# A time of day ("四点半", "5点", "十一点"): the entries speak of 几点, not of every hour. A bare 一点 is left alone
+# ("快一点"). Likewise a number of days ("三天", "15个工作日"): the entries speak of 几天 / 多久.
+_CLOCK_RE = re.compile(r"(?:\d{1,2}|十[一二]|[两二三四五六七八九十])点(?:半|钟|\d{1,2}分?|[一二三四五]十[五]?分?)?")
+_TIMES_RE = re.compile(r"(?:\d{1,2}|[两二三四五六七八九十])次")  # "约两次" asks how many times: 几次
+_DAYS_RE = re.compile(r"(?:\d{1,3}|[一二两三四五六七八九十]{1,3})个?(?:工作日|天)(?![后以之])")
+
+
+@lru_cache(maxsize=65536)
+def _pinyin(word: str) -> str:
+    """Toneless pinyin of a word, syllables separated by spaces (cached: people reuse their words)."""
+    return " ".join(lazy_pinyin(word))
+_FIELD_RE = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+def _bigrams(words: Any) -> set[str]:
+    return {w[i : i + 2] for w in words if len(w) > 2 for i in range(len(w) - 1)} | {w for w in words if len(w) == 2}
+
+
+def _compact(text: str) -> str:
+    return strip_punct(normalize(text or "")).replace(" ", "")
+
+
+def _fill(text: str, facts: dict[str, Any]) -> str:
+    """Put the catalog's current figures into a text ({window_days} → 7); unknown fields stay as written."""
+    if "{" not in text:
+        return text
+    return _FIELD_RE.sub(lambda m: str(facts[m.group(1)]) if m.group(1) in facts else m.group(0), text)
+
+
+def _render(e: Entry, facts: dict[str, Any]) -> Entry:
+    answer = _fill(e.answer, facts)
+    return e if answer == e.answer else Entry(e.id, e.category, e.question, e.phrasings, e.keywords, answer)
 
 
 # ──────────────────────────── the bot ────────────────────────────
 
 
 class Bot:
-    """Build once per process; answer() is thread-safe and does no I/O."""
+    """Build once per process; answer() is thread-safe and does no I/O.
 
-    def __init__(self, data_dir: str | os.PathLike[str] | None = None):
+    The knowledge base comes from a data directory (default: the shipped bot/data) or, in the service, from
+    a `KbSource` read out of the database; `facts` are the catalog's current figures that answers quote
+    through {placeholders} (window_days, release_time, fees, hours…)."""
+
+    def __init__(self, data_dir: str | os.PathLike[str] | None = None, *, source: KbSource | None = None,
+                 facts: dict[str, Any] | None = None):
         self.data_dir = Path(data_dir) if data_dir else DEFAULT_DATA_DIR
         self._reload_lock = threading.Lock()
-        self._index = _Index(self.data_dir)
+        self._source = source
+        self._facts = dict(facts) if facts is not None else load_facts()
+        self._index = _Index(source or KbSource.from_dir(self.data_dir), self._facts)
 
-    def reload(self) -> None:
-        """Re-read the data files. The new index is fully built before it
-        replaces the old one; if the files are broken, DataError is raised and
-        the bot keeps answering from the previous version."""
+    def reload(self, source: KbSource | None = None, *, facts: dict[str, Any] | None = None) -> None:
+        """Rebuild from a new source (or re-read the data directory) and/or new facts. The new index is fully
+        built before it replaces the old one; if the data is broken, DataError is raised and the bot keeps
+        answering from the previous version."""
         with self._reload_lock:
-            new = _Index(self.data_dir)
+            source = source or self._source
+            new = _Index(source or KbSource.from_dir(self.data_dir), facts if facts is not None else self._facts)
+            self._source = source
+            self._facts = new.facts
             self._index = new  # single reference swap: atomic for readers
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return dict(self._facts)
 
     @property
     def entries(self) -> list[Entry]:
@@ -429,13 +649,33 @@ class Bot:
                 score=1.0,
             )
 
+        # Personal data pasted into a question ("… 我是李四 <ID>") says nothing about what is asked.
+        stripped = strip_personal(norm)
+        if stripped is not norm:
+            norm = stripped
+            compact = strip_punct(norm).replace(" ", "")
+            if not compact:
+                return BotReply(kind="fallback", text=idx.texts["fallback"])
+
         intent = self._match_intent(idx, compact)
         if intent is not None:
             spec = idx.intent_rules[intent]["spec"]
             reply = spec.get("reply") or idx.texts.get(spec.get("reply_text", ""), "")
             return BotReply(kind="intent", text=reply, intent=intent, score=1.0)
 
-        return self._retrieve(idx, norm)
+        # A question listed in the knowledge base (or one that says the same words) is answered directly.
+        found = idx.exact.get(compact)
+        words, terms = idx.analyze(norm, normalized=True)
+        if found is None:
+            found = idx.exact_words.get(tuple(sorted(set(words))))
+        if found is not None:
+            e = idx.entries[found]
+            return BotReply(kind="answer", text=e.answer, entry_id=e.id, score=1.0,
+                            candidates=[(e.id, e.question, 1.0)])
+        if idx.offtopic_re is not None and idx.offtopic_re.search(compact):
+            # About something the center does not handle (天气, 房价, 停车…), whatever domain words come with it.
+            return BotReply(kind="fallback", text=idx.texts["fallback"])
+        return self._retrieve(idx, norm, words, terms)
 
     # ── internals ──
     @staticmethod
@@ -465,12 +705,19 @@ class Bot:
         return None
 
     @staticmethod
-    def _retrieve(idx: _Index, norm: str) -> BotReply:
-        words, terms = idx.analyze(norm, normalized=True)
+    def _retrieve(idx: _Index, norm: str, words: list[str], terms: list[str]) -> BotReply:
+        fixes = idx.correct(words)
+        if fixes:  # a homophone typo: read the question again with the word it sounds like
+            fixed = strip_punct(norm)
+            for wrong, right in fixes.items():
+                fixed = fixed.replace(wrong, f" {right} ")
+            words, terms = idx.analyze(fixed, normalized=True)
         scores: dict[int, float] = {}
+        said = set(words)
         for t in set(terms):
+            share = 1.0 if t in said else SUBWORD_BM25_SHARE
             for doc, w in idx.postings.get(t, ()):
-                scores[doc] = scores.get(doc, 0.0) + w
+                scores[doc] = scores.get(doc, 0.0) + w * share
         fallback = BotReply(kind="fallback", text=idx.texts["fallback"])
         if not scores:
             return fallback
@@ -478,35 +725,44 @@ class Bot:
         # Confidence design. Raw BM25 is unbounded and not comparable between
         # queries, so it cannot be thresholded directly. Instead:
         # coverage(d): share of the question's information (IDF-weighted
-        #   words) that entry d contains. A question with no domain words
-        #   (天气, 写诗, 社保) has coverage ≈ 0 for every entry and falls back
-        #   whatever BM25 says, so it can never get a confident wrong answer.
-        # rank(d) = coverage mostly, BM25/BM25_max as a tie-breaker: BM25
-        #   finds candidates, but the entry that explains the whole question
-        #   must beat a shorter entry that merely repeats its main term.
-        #   (Aspect words like 材料/费用 are in many entries, so their IDF is
-        #   low although they are what separates sibling entries.)
+        #   words) that entry d contains: fully in its question, phrasings or
+        #   keywords, partly in its answer (fact level) or by character bigrams
+        #   (a word no entry has). A question about something else (天气, 社保,
+        #   车辆) keeps its unknown word uncovered and falls back whatever BM25
+        #   says; weak words (附近, 在哪) weigh little, so they cannot carry it.
+        # rank(d) = coverage mostly, BM25/BM25_max as a tie-breaker.
         # confidence = coverage(best) × separation; separation grows from
-        #   SEP_BASE to 1 with the coverage lead over the runner-up, so a
-        #   question that fits several entries equally ("材料", "登记费") is
-        #   offered as choices instead of being answered.
+        #   SEP_BASE to 1 with the lead over the runner-up, so a question that
+        #   fits several entries equally ("材料", "登记费") is offered as choices.
         words = list(dict.fromkeys(words))
         weights = [(w, idx.weight(w), w in idx.idf) for w in words]
+        # Anchors are needed when the question names something the entries' own wording lacks (a word no
+        # question, phrasing or keyword has): then that thing decides, unless a specific word meets it.
+        foreign = any(len(w) > 1 and w not in idx.doc_vocab and w not in idx.weak for w in words)
         s_max = max(scores.values())
         shortlist = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:12]
         ranked = []
         for doc, s in shortlist:
             dt = idx.doc_terms[doc]
+            at = idx.answer_terms[doc]
+            anchored = not foreign or any(_anchors(idx, w, dt) for w in words)
             covered = missed = 0.0
             for w, wt, known in weights:
                 if w in dt:
                     covered += wt
+                elif w in at and anchored:
+                    credit = HOMED_ANSWER_CREDIT if w in idx.doc_vocab else ANSWER_COVER_CREDIT
+                    covered += wt * credit
+                    missed += wt * (1 - credit)
+                elif not known and len(w) > 2 and _bigram_share(w, idx.doc_bigrams[doc]) >= 0.5:
+                    covered += wt * BIGRAM_CREDIT
+                    missed += wt * (1 - BIGRAM_CREDIT)
                 else:
-                    # Missed words lower coverage at half weight: long,
-                    # wordy questions carry words no entry has ("我家",
-                    # "父亲") without being about something else.
+                    # Missed known words lower coverage at part of their weight: long,
+                    # wordy questions carry words an entry lacks ("我家", "父亲")
+                    # without being about something else.
                     missed += wt * (KNOWN_MISS_FACTOR if known else OOV_MISS_FACTOR)
-            cov = covered / (covered + missed) if covered else 0.0
+            cov = covered / (covered + missed) if covered and anchored else 0.0
             ranked.append(((1 - RANK_BM25_SHARE) * cov + RANK_BM25_SHARE * s / s_max, cov, doc))
         ranked.sort(key=lambda r: (-r[0], r[2]))
         r1, cov1, top = ranked[0]
@@ -523,7 +779,14 @@ class Bot:
             for r, _, d in ranked[: idx.suggest_count]
             if conf > 0
         ]
-        if conf >= idx.answer_threshold:
+        # Only aspect words (材料, 费用, 怎么办) fit many entries alike: offer choices, never one answer.
+        specific = any(_anchors(idx, w, idx.doc_terms[top]) for w in words)
+        near = [w for w in words if w in idx.weak]
+        if near and not any(w in idx.doc_terms[top] for w in near):
+            # "附近有银行吗" asks about the surroundings; only an entry that speaks of them may answer.
+            fallback.score = conf
+            return fallback
+        if conf >= idx.answer_threshold and specific:
             e = idx.entries[top]
             return BotReply(kind="answer", text=e.answer, entry_id=e.id, score=conf, candidates=cands)
         if conf >= idx.suggest_threshold:
@@ -535,3 +798,14 @@ class Bot:
         fallback.score = conf
         fallback.candidates = cands
         return fallback
+
+
+def _anchors(idx: _Index, word: str, doc_terms: frozenset[str]) -> bool:
+    """A word that ties a question to this entry: its own, not weak, few entries share it. A single character
+    (帮, 写, 多) is never one: it is too often a piece of some other word."""
+    return len(word) > 1 and word in doc_terms and word not in idx.weak and idx.idf[word] >= ANCHOR_IDF
+
+
+def _bigram_share(word: str, bigrams: frozenset[str]) -> float:
+    grams = [word[i : i + 2] for i in range(len(word) - 1)]
+    return sum(g in bigrams for g in grams) / len(grams)

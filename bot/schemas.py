@@ -47,3 +47,9 @@ class MissQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limit: int = Field(100, ge=1, le=500)
     offset: int = Field(0, ge=0)
+
+
+class MissAttach(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: Annotated[Text, StringConstraints(max_length=200)]
+    entry_id: EntryId

@@ -20,16 +20,20 @@ from redis.exceptions import ResponseError
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.functions import Count
+from tortoise.transactions import in_transaction
 
 from config.settings import Settings
-from models.bot import BotFeedback, BotMiss
+from models.bot import BotEntry, BotFeedback, BotMiss
+from models.catalog import CenterSetting, Hall
+from server.catalog import service as catalog_service
 from server.core import redis as redis_writes
 from server.core.errors import Conflict, NotFound, Unprocessable
 from server.core.redact import redact
 
+from . import facts as bot_facts
 from . import kb
 from .dialog import Dialog
-from .engine import DEFAULT_DATA_DIR, Bot, BotReply, DataError
+from .engine import DEFAULT_DATA_DIR, Bot, BotReply, DataError, parse_entries
 from .normalize import normalize, strip_punct
 
 log = logging.getLogger("dengji.bot")
@@ -44,32 +48,59 @@ MISS_KINDS = ("fallback", "suggest")
 
 @dataclass
 class BotState:
-    """Per-worker bookkeeping of which knowledge-base version this worker answers from."""
+    """Per-worker bookkeeping of which knowledge-base and catalog versions this worker answers from."""
 
     data_dir: Path
     version: int = 0
+    catalog_version: bytes | str | None = None
     checked_at: float = 0.0
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 def data_dir(settings: Settings) -> Path:
-    """Return the knowledge-base directory: <home>/bot if present, else the shipped data."""
+    """Return the directory the knowledge base is seeded from: <home>/bot if present, else the shipped data."""
     custom = settings.home / "bot"
     return custom if (custom / kb.KB_FILE).is_file() else DEFAULT_DATA_DIR
+
+
+async def seed(settings: Settings) -> str:
+    """`dengji db seed`: put the knowledge base into the database (entries it already has are kept)."""
+    added = await kb.seed_from(data_dir(settings))
+    return f"已导入 {added} 条知识库条目"
+
+
+async def _facts(app) -> dict[str, Any]:
+    """The catalog's figures the answers quote; the seed files' when the catalog is not in the database yet."""
+    if await CenterSetting.exists(key="booking_rules") and await Hall.exists():
+        return bot_facts.from_catalog(await catalog_service.load())  # fresh: only when the catalog moved
+    return bot_facts.load(app.ctx.settings.seed_dir)  # not seeded yet: the files the seed will load
 
 
 async def start(app) -> None:
     """Build the bot and dialog once for this worker (jieba loads here, once per process)."""
     state = BotState(data_dir=data_dir(app.ctx.settings))
-    app.ctx.bot = Bot(state.data_dir)
-    app.ctx.dialog = Dialog(app.ctx.bot, app.ctx.redis, prefix=app.ctx.keys("bot", "dialog", ""), ttl=DIALOG_TTL)
-    state.version = int(await app.ctx.redis.get(_version_key(app)) or 0)
+    redis = app.ctx.redis
+    state.version, state.catalog_version = await _versions(app)
+    source = await kb.load_source(state.data_dir)  # the files until `dengji db seed`
+    app.ctx.bot = Bot(state.data_dir, source=source, facts=await _facts(app))
+    app.ctx.dialog = Dialog(app.ctx.bot, redis, prefix=app.ctx.keys("bot", "dialog", ""), ttl=DIALOG_TTL)
     state.checked_at = time.monotonic()
     app.ctx.bot_state = state
 
 
 def _version_key(app) -> str:
     return app.ctx.keys("bot", "kb", "version")
+
+
+async def _versions(app) -> tuple[int, bytes | str | None]:
+    """The knowledge base's and the catalog's version in Redis (one round trip)."""
+    kb_version, cat_version = await app.ctx.redis.mget(_version_key(app), app.ctx.keys("catalog", "version"))
+    return int(kb_version or 0), cat_version
+
+
+def streak_key(app, user_id: str) -> str:
+    """The user's last unanswered question, kept while the fallbacks go on (two in a row hand over)."""
+    return app.ctx.keys("bot", "unanswered", user_id)
 
 
 def _last_key(app, user_id: str) -> str:
@@ -80,23 +111,42 @@ def _last_key(app, user_id: str) -> str:
 
 
 async def ensure_fresh(*, app) -> None:
-    """Reload this worker's bot when another worker published a newer knowledge base."""
+    """Rebuild this worker's bot when another worker changed the knowledge base or the catalog changed."""
     state: BotState = app.ctx.bot_state
     now = time.monotonic()
     if now - state.checked_at < VERSION_CHECK_SECONDS:
         return
     state.checked_at = now
-    version = int(await app.ctx.redis.get(_version_key(app)) or 0)
-    if version == state.version:
+    version, cat_version = await _versions(app)
+    if version == state.version and cat_version == state.catalog_version:
         return
     async with state.reload_lock:
-        if version == state.version:
+        if version == state.version and cat_version == state.catalog_version:
             return
         try:
-            await asyncio.to_thread(app.ctx.bot.reload)
-        except DataError:
-            log.exception("knowledge base reload failed; answering from the previous version")
-        state.version = version
+            await _rebuild(app, kb_changed=version != state.version,
+                           catalog_changed=cat_version != state.catalog_version)
+        except Exception:  # the database is away: keep answering from what we have, try again in a second
+            log.warning("bot rebuild postponed: knowledge base or catalog unreadable", exc_info=True)
+            return
+        state.version, state.catalog_version = version, cat_version
+
+
+async def refresh(*, app) -> None:
+    """Rebuild this worker's bot from the database and the catalog now."""
+    await _rebuild(app, kb_changed=True, catalog_changed=True)
+
+
+async def _rebuild(app, *, kb_changed: bool = True, catalog_changed: bool = False) -> None:
+    """Read what changed from the database and swap in a new bot (the old one answers meanwhile)."""
+    source = await kb.load_source(app.ctx.bot_state.data_dir) if kb_changed else None
+    facts = await _facts(app) if catalog_changed else None
+    if source is None and facts == app.ctx.bot.facts:
+        return  # a catalog edit that changes no figure the answers quote (a holiday, a hall's quota)
+    try:
+        await asyncio.to_thread(app.ctx.bot.reload, source, facts=facts)
+    except DataError:
+        log.exception("knowledge base reload failed; answering from the previous version")
 
 
 def _compact(text: str) -> str:
@@ -148,6 +198,8 @@ async def ask(*, app, user_id: str, text: str, channel: str) -> BotReply:
         return BotReply(kind="rejected", text=bot.text("too_long", "您的消息太长了，请精简后再发送。"))
     writes: list = []
     reply = await app.ctx.dialog.reply(user_id, text, writes)
+    if reply.kind != "fallback" and reply.intent != "handover":
+        writes.append(("delete", (streak_key(app, user_id),), {}))  # answered: the fallback streak ends
     if reply.kind == "answer" and reply.entry_id:
         writes.append(("set", (_last_key(app, user_id), json.dumps({"entry_id": reply.entry_id,
                                                                      "question": redact(text[:255])})),
@@ -177,14 +229,14 @@ def _miss_keys(keys) -> tuple[str, str]:
     return keys("bot", "misses", "count"), keys("bot", "misses", "last")
 
 
-async def record_miss(*, redis, keys, question: str, kind: str, score: float) -> None:
-    """Count a question the bot could not answer confidently."""
+async def record_miss(*, redis, keys, question: str, kind: str, score: float, count: int = 1) -> None:
+    """Count a question the bot could not answer confidently (count 0: only mark how it last ended)."""
     q = miss_key(question)
     if not q:
         return
     count_key, last_key = _miss_keys(keys)
     last = json.dumps({"kind": kind, "score": score, "at": datetime.now(UTC).isoformat()})
-    await redis_writes.write(redis, [("hincrby", (count_key, q, 1), {}), ("hset", (last_key, q, last), {})])
+    await redis_writes.write(redis, [("hincrby", (count_key, q, count), {}), ("hset", (last_key, q, last), {})])
 
 
 async def flush_misses(*, redis, keys) -> int:
@@ -274,26 +326,42 @@ async def get_feedback_summary(*, app) -> list[dict[str, Any]]:
 # ───────────────────────── knowledge base ─────────────────────────
 
 
-async def reload(*, app) -> dict[str, Any]:
-    """Reload the knowledge base here and publish a new version for the other workers."""
+async def _publish(app) -> int:
+    """Rebuild this worker's bot from the database and move the version on, so every other worker (on every
+    host) rebuilds within a second (see ensure_fresh)."""
     state: BotState = app.ctx.bot_state
     async with state.reload_lock:
+        source = await kb.load_source(state.data_dir)
         try:
-            await asyncio.to_thread(app.ctx.bot.reload)
+            await asyncio.to_thread(app.ctx.bot.reload, source)
         except DataError as exc:
             raise Unprocessable(f"知识库数据有误，未重新加载：{exc}", code="KB_INVALID") from exc
         state.version = await app.ctx.redis.incr(_version_key(app))
         state.checked_at = time.monotonic()
-    return {"version": state.version, "entries": len(app.ctx.bot.entries)}
+    return state.version
+
+
+async def reload(*, app) -> dict[str, Any]:
+    """Rebuild from the database here and in every worker."""
+    await _ensure_seeded(app)
+    version = await _publish(app)
+    return {"version": version, "entries": len(app.ctx.bot.entries)}
+
+
+async def _ensure_seeded(app) -> None:
+    if not await kb.is_seeded():
+        await kb.seed_from(app.ctx.bot_state.data_dir)
 
 
 async def get_all_entries(*, app) -> list[dict[str, Any]]:
-    """Return every entry of the knowledge-base file (including unreloaded edits)."""
+    """Return every entry of the knowledge base as stored (the seed files' until it is first edited)."""
+    if await kb.is_seeded():
+        return await kb.get_all()
     return await asyncio.to_thread(kb.read_entries, app.ctx.bot_state.data_dir)
 
 
 async def get_entry_or_raise(*, app, entry_id: str) -> dict[str, Any]:
-    """Return one entry of the knowledge-base file or raise NotFound."""
+    """Return one entry of the knowledge base or raise NotFound."""
     for e in await get_all_entries(app=app):
         if e["id"] == entry_id:
             return e
@@ -301,51 +369,80 @@ async def get_entry_or_raise(*, app, entry_id: str) -> dict[str, Any]:
 
 
 async def _edit(app, change) -> Any:
-    # One editor at a time across workers: each edit is a read-modify-write of the whole file.
+    """Apply one change to the stored entries, check that the bot can be built from the result, publish it."""
+    # One editor at a time across workers and hosts: the check below reads the whole knowledge base.
     async with app.ctx.redis.lock(app.ctx.keys("bot", "kb", "lock"), timeout=30, blocking_timeout=10):
-        entries = await asyncio.to_thread(kb.read_entries, app.ctx.bot_state.data_dir)
-        result = change(entries)
-        try:
-            await asyncio.to_thread(kb.write_entries, app.ctx.bot_state.data_dir, entries)
-        except DataError as exc:
-            raise Unprocessable(f"知识库条目不符合要求：{exc}", code="KB_INVALID") from exc
+        await _ensure_seeded(app)
+        async with in_transaction():
+            result = await change()
+            try:
+                parse_entries(await kb.get_all())
+            except DataError as exc:
+                raise Unprocessable(f"知识库条目不符合要求：{exc}", code="KB_INVALID") from exc
+        await _publish(app)
         return result
 
 
-def _index_of(entries: list[dict[str, Any]], entry_id: str) -> int:
-    for i, e in enumerate(entries):
-        if e["id"] == entry_id:
-            return i
-    raise NotFound("知识库中没有这条答复", code="KB_ENTRY_NOT_FOUND")
+async def _row_or_raise(entry_id: str) -> BotEntry:
+    row = await kb.get(entry_id)
+    if row is None:
+        raise NotFound("知识库中没有这条答复", code="KB_ENTRY_NOT_FOUND")
+    return row
 
 
 async def create_entry(*, app, entry: dict[str, Any]) -> dict[str, Any]:
-    """Add an entry to the knowledge-base file (takes effect on reload)."""
-    def change(entries: list[dict[str, Any]]) -> dict[str, Any]:
-        if any(e["id"] == entry["id"] for e in entries):
+    """Add an entry; it is answered at once in every worker."""
+    async def change() -> dict[str, Any]:
+        e = kb.clean(entry)
+        if await kb.get(e["id"]):
             raise Conflict("已有相同标识的条目", code="KB_ENTRY_EXISTS")
-        entries.append(kb.clean(entry))
-        return entries[-1]
+        last = await BotEntry.all().order_by("-position").first()
+        row = await BotEntry.create(entry_id=e["id"], position=(last.position + 1) if last else 0,
+                                    **{k: e[k] for k in kb.FIELDS if k != "id"})
+        return kb.entry_read(row)
 
     return await _edit(app, change)
 
 
 async def update_entry(*, app, entry_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-    """Change fields of an entry (its id stays) in the knowledge-base file."""
-    def change(entries: list[dict[str, Any]]) -> dict[str, Any]:
-        i = _index_of(entries, entry_id)
-        entries[i] = kb.clean({**entries[i], **changes, "id": entry_id})
-        return entries[i]
+    """Change fields of an entry (its id stays)."""
+    async def change() -> dict[str, Any]:
+        row = await _row_or_raise(entry_id)
+        e = kb.clean({**kb.entry_read(row), **changes, "id": entry_id})
+        await row.update_from_dict({k: e[k] for k in kb.FIELDS if k != "id"}).save()
+        return kb.entry_read(row)
 
     return await _edit(app, change)
 
 
 async def delete_entry(*, app, entry_id: str) -> None:
-    """Remove an entry from the knowledge-base file."""
-    def change(entries: list[dict[str, Any]]) -> None:
-        i = _index_of(entries, entry_id)
-        if len(entries) == 1:
+    """Remove an entry."""
+    async def change() -> None:
+        row = await _row_or_raise(entry_id)
+        if await BotEntry.all().count() == 1:
             raise Conflict("知识库至少要保留一条条目", code="KB_LAST_ENTRY")
-        del entries[i]
+        await row.delete()
 
     await _edit(app, change)
+
+
+async def attach_miss(*, app, question: str, entry_id: str) -> dict[str, Any]:
+    """Learning loop: add an unanswered question to an entry as a new phrasing, so it is answered from now on,
+    and take it off the list of misses."""
+    key = miss_key(question)
+    if not _compact(key):
+        raise Unprocessable("问题不能为空", code="KB_PHRASING_EMPTY")
+
+    async def change() -> dict[str, Any]:
+        row = await _row_or_raise(entry_id)
+        phrasings = list(row.phrasings or [])
+        if key not in {miss_key(p) for p in phrasings}:
+            phrasings.append(key)
+            row.phrasings = phrasings
+            await row.save(update_fields=["phrasings", "updated_at"])
+        return kb.entry_read(row)
+
+    entry = await _edit(app, change)
+    await flush_misses(redis=app.ctx.redis, keys=app.ctx.keys)
+    await BotMiss.filter(question=key).delete()
+    return entry

@@ -7,7 +7,7 @@ from server.core.auth import require_citizen, require_staff
 from server.core.validation import parse_body, parse_query
 
 from . import flows, service
-from .schemas import AskCreate, FeedbackCreate, KbEntryCreate, KbEntryUpdate, MissQuery
+from .schemas import AskCreate, FeedbackCreate, KbEntryCreate, KbEntryUpdate, MissAttach, MissQuery
 
 mp = Blueprint("bot_mp", url_prefix="/api/mp/bot")
 staff = Blueprint("bot_staff", url_prefix="/api/staff/bot")
@@ -86,6 +86,14 @@ async def misses(request: Request):
     query = parse_query(request, MissQuery)
     return json({"items": await service.get_all_misses(redis=request.app.ctx.redis, keys=request.app.ctx.keys,
                                                        limit=query.limit, offset=query.offset)})
+
+
+@staff.post("/misses/attach")
+@require_staff(*EDITORS)
+async def attach_miss(request: Request):
+    """Answer an unanswered question from now on: add it to an entry as a phrasing (every worker)."""
+    body = parse_body(request, MissAttach)
+    return json(await service.attach_miss(app=request.app, question=body.question, entry_id=body.entry_id))
 
 
 @staff.get("/feedback")

@@ -31,3 +31,31 @@ class BotFeedback(Model):
 
     class Meta:
         table = "bot_feedback"
+
+
+class BotEntry(Model):
+    """One knowledge-base entry (seeded from bot/data/kb.yaml, then edited by staff through the API)."""
+
+    id = fields.BigIntField(primary_key=True)
+    entry_id = fields.CharField(max_length=64, unique=True)
+    position = fields.IntField(default=0)  # order of the entries (suggestion lists break ties by it)
+    category = fields.CharField(max_length=32, default="")
+    question = fields.CharField(max_length=200)
+    phrasings = fields.JSONField(default=list)
+    keywords = fields.JSONField(default=list)
+    answer = fields.TextField()
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "bot_entry"
+
+
+class BotDataFile(Model):
+    """The text of one of the bot's other data files (intents, synonyms, stop-words, user dictionary)."""
+
+    name = fields.CharField(max_length=64, primary_key=True)
+    content = fields.TextField()
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "bot_data_file"

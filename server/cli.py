@@ -13,7 +13,7 @@ import sys
 CLI_MODULES = ("bot.cli", "server.progress.cli", "server.wechat.cli", "notices.cli", "server.identity.cli",
                "server.operations.cli")
 # Modules with `async def seed(settings) -> str` loaded by `dengji db seed`, in order.
-SEED_MODULES = ("server.catalog.seed", "server.operations.seed")
+SEED_MODULES = ("server.catalog.seed", "server.operations.seed", "bot.service")
 
 
 def _settings():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import socket
 import uuid
@@ -109,6 +110,31 @@ async def truncate_all() -> None:
         await conn.execute_script(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     else:
         await conn.execute_script("".join(f"DELETE FROM {t};" for t in tables))
+
+
+@contextlib.contextmanager
+def count_queries():
+    """Record every SQL statement the default connection runs inside the block (the list of statements)."""
+    conn = connections.get("default")
+    seen: list[str] = []
+
+    def counting(name: str):
+        original = getattr(conn, name)
+
+        async def run(query, *args, **kwargs):
+            seen.append(str(query))
+            return await original(query, *args, **kwargs)
+
+        return original, run
+
+    patched = {name: counting(name) for name in ("execute_query", "execute_query_dict", "execute_many")}
+    for name, (_, run) in patched.items():
+        setattr(conn, name, run)
+    try:
+        yield seen
+    finally:
+        for name, (original, _) in patched.items():
+            setattr(conn, name, original)
 
 
 class LiveApp:

@@ -10,6 +10,13 @@ Tests and benchmarks point our client at ``fake.base_url`` instead of
 
 Every public attribute and method is safe to use from the test thread while
 the server threads are handling requests (one lock guards all state).
+
+The fake is as strict as WeChat where WeChat publishes a rule (see the section
+"WeChat's published rules" near the end of the class): a token only works on its
+own app's APIs, login codes are single use, subscribe messages need the user's
+consent and follow the template's field rules, template messages go to followers
+only, customer-service messages only within the user's reply window. Tests say
+what the user did with ``accept_subscription``, ``follow``, ``user_message``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import base64
 import hashlib
 import itertools
 import json
+import re
 import secrets
 import socket
 import threading
@@ -47,12 +55,26 @@ ERRMSG: dict[int, str] = {
     41002: "appid missing",
     41004: "appsecret missing",
     41008: "missing code",
+    40016: "invalid button size",
+    40018: "invalid button name size",
+    40019: "invalid button key size",
+    40017: "invalid button type",
+    40020: "invalid button url size",
+    40023: "invalid sub button size",
+    40024: "invalid sub button type",
+    40025: "invalid sub button name size",
+    40026: "invalid sub button key size",
+    40027: "invalid sub button url size",
     42001: "access_token expired",
     43001: "require GET method",
     43002: "require POST method",
+    43004: "require subscribe",
     43101: "user refuse to accept the msg",
     44002: "empty post data",
     45009: "reach max api daily quota limit",
+    45011: "api minute-quota reach limit mustslower retry next minute",
+    45015: "response out of time limit or subscription is canceled",
+    45047: "out of response count limit",
     46003: "menu no exist",
     47001: "data format error",
     47003: "argument invalid!",
@@ -60,6 +82,61 @@ ERRMSG: dict[int, str] = {
 }
 
 SEND_KINDS = ("subscribe", "template", "custom")
+
+
+# ----------------------------------------------------------- subscribe-message field rules
+# WeChat's "订阅消息参数值内容限制说明" (subscribeMessage.send,
+# https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/mp-message-management/subscribe-message/sendMessage.html):
+# a field's type is its key without the trailing number (thing1 -> thing); a value breaking its type's rule
+# answers 47003 "argument invalid! data.<key>.value invalid". No value may hold control characters (line breaks).
+# Dates: y年m月d日, y年m月, m月d日, or joined by "-", "/", "."; times: HH:MM or HH:MM:SS; a period joins two with "~".
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff"
+_DATE = (r"(?:\d{4}年\d{1,2}月\d{1,2}日|\d{4}年\d{1,2}月|\d{1,2}月\d{1,2}日"
+         r"|\d{4}([-/.])\d{1,2}\1\d{1,2}|\d{4}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2})")
+_CLOCK = r"(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?"
+_TIME_POINT = rf"(?:{_DATE}\s?)?{_CLOCK}"
+_DATE_POINT = rf"{_DATE}(?:\s?{_CLOCK})?"
+
+
+def _matches(pattern: str) -> Callable[[str], bool]:
+    compiled = re.compile(pattern)
+    return lambda v: compiled.fullmatch(v) is not None
+
+
+def _time_or_date(point: str) -> Callable[[str], bool]:
+    side = re.compile(point)
+    clock = re.compile(_CLOCK)
+
+    def check(v: str) -> bool:
+        first, sep, second = v.partition("~")
+        if not side.fullmatch(first.strip()):
+            return False
+        return not sep or bool(side.fullmatch(second.strip()) or clock.fullmatch(second.strip()))
+
+    return check
+
+
+def _name(v: str) -> bool:
+    if re.search(f"[{_HAN}]", v):
+        return len(v) <= 10  # Chinese, or Chinese mixed with letters: at most 10 characters
+    return len(v) <= 20 and re.fullmatch(r"[A-Za-z\s\W]+", v) is not None and not re.search(r"\d", v)
+
+
+_FIELD_RULES: dict[str, Callable[[str], bool]] = {
+    "thing": lambda v: len(v) <= 20,  # 20 个以内字符，可汉字、数字、字母或符号组合
+    "number": _matches(r"\d{1,32}(?:\.\d+)?"),  # 32 位以内数字，可带小数
+    "letter": _matches(r"[A-Za-z]{1,32}"),  # 32 位以内字母
+    "symbol": _matches(rf"[^\w\s{_HAN}]{{1,5}}"),  # 5 位以内符号
+    "character_string": lambda v: len(v) <= 32 and not re.search(f"[{_HAN}\\s]", v),  # 数字、字母或符号
+    "time": _time_or_date(_TIME_POINT),  # 24 小时制时间（可带年月日），例如 15:01、2019年10月1日 15:01
+    "date": _time_or_date(_DATE_POINT),  # 年月日（可带时间），例如 2019年10月1日、2019年10月1日 15:01
+    "amount": _matches(r"[¥￥$€£]?\d{1,10}(?:\.\d+)?元?"),  # 1 个币种符号 + 10 位以内纯数字，可带小数，可以“元”结尾
+    "phone_number": _matches(r"[\d+\-() ]{1,17}"),  # 17 位以内，数字、符号
+    "car_number": lambda v: len(v) <= 8 and re.fullmatch(rf"[{_HAN}]?[A-Za-z0-9]+[{_HAN}]?", v) is not None,
+    "name": _name,  # 10 个以内纯汉字或 20 个以内纯字母或符号
+    "phrase": _matches(rf"[{_HAN}]{{1,5}}"),  # 5 个以内纯汉字，例如：配送中
+    "enum": lambda v: True,  # 枚举值：范围在模板里，我们不建模
+}
 
 
 @dataclass(frozen=True)
@@ -164,7 +241,7 @@ class FakeWeChat:
         self.tokens_issued = 0  # distinct tokens handed out
         self.invalid_codes: set[str] = {"invalid"}
         self.code_openids: dict[str, str] = {}  # pin a js_code to a given openid
-        self.used_codes_fail = False  # True: a js_code works once, then 40163
+        self.used_codes_fail = True  # a login code works once, then 40163 (WeChat's rule; False only to bench)
         self.fail_openids: dict[str, int] = {}  # openid -> errcode on every send
         self.users: dict[str, dict] = {}  # openid -> overrides for user/info
         self.menu: dict | None = None
@@ -176,6 +253,7 @@ class FakeWeChat:
         self.client_msg_id_window: float = 600.0  # WeChat sends one message per id within 10 minutes
         self.deduped = 0  # template sends answered ok but not delivered again
         self._reset_identity()
+        self._reset_rules_state()
 
     def reset(self) -> None:
         """Forget everything (calls, tokens, injected failures, knobs); server keeps running."""
@@ -364,7 +442,9 @@ class FakeWeChat:
             raise _WeChatError(47001)
         if route.needs_token:
             self._check_token(req)
+            self._check_api_owner(req)
             self._check_rate_limit()
+            self._check_daily_quota(req)
         result = route.handler(req)
         if route.kind is not None and not req.deduped:
             self._sent[route.kind].append(req.body)
@@ -395,7 +475,7 @@ class FakeWeChat:
         while window and now - window[0] >= 1.0:
             window.popleft()
         if len(window) >= limit:
-            raise _WeChatError(45009)
+            raise _WeChatError(45011)  # the frequency limit; 45009 is the daily quota (_check_daily_quota)
         window.append(now)
 
     def _new_token(self, appid: str, *, stable: bool) -> str:
@@ -700,21 +780,20 @@ class FakeWeChat:
 
     def _h_jscode2session(self, req: _Request) -> dict:
         # https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/user-login/code2Session.html
-        # openid is this mini-program's id of the user; unionid is shared by the apps of one open-platform account.
+        # openid is this mini-program's id of the user; unionid is shared by the apps of one open-platform account
+        # and comes back only when the app is bound to one.
+        self._check_login_app(req, "mp")
         code = self._login_code(req, "js_code")
         appid = req.query["appid"]
         openid = self._openid_of_code(code, appid)
-        return {
-            "openid": openid,
-            "session_key": self.session_key_for(code),
-            "unionid": self.unionid_for(openid),
-        }
+        return self._with_unionid(appid, openid, {"openid": openid, "session_key": self.session_key_for(code)})
 
     def _h_oauth2(self, req: _Request) -> dict:
         # Web-page authorisation of the official account (网页授权, snsapi_base):
         # https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html
         # The answer carries the account's openid; unionid only comes with scope snsapi_userinfo, so a page
         # that wants the unionid asks cgi-bin/user/info (or the user's subscribe event) for it.
+        self._check_login_app(req, "oa")
         code = self._login_code(req, "code")
         openid = self._openid_of_code(code, req.query["appid"])
         return {
@@ -730,16 +809,25 @@ class FakeWeChat:
         return {"errcode": 0, "errmsg": "ok", "msgid": next(self._msgids)}
 
     def _h_subscribe(self, req: _Request) -> dict:
+        body = self._check_message_body(req)
+        self._check_subscribe_data(body)
+        self._take_consent(body["touser"], body["template_id"])
+        return self._send_ok()
+
+    def _check_message_body(self, req: _Request) -> dict:
         body = self._body(req)
         self._check_openid(body.get("touser"), req)
         if not body.get("template_id"):
             raise _WeChatError(40037)
         if not isinstance(body.get("data"), dict):
             raise _WeChatError(47003)
-        return self._send_ok()
+        return body
 
     def _h_template(self, req: _Request) -> dict:
-        result = self._h_subscribe(req)
+        body = self._check_message_body(req)
+        self._check_follower(body["touser"])
+        self._check_subscribe_data(body, legacy_keys=True)
+        result = self._send_ok()
         client_msg_id = req.body.get("client_msg_id")
         if not client_msg_id:
             return result
@@ -749,7 +837,7 @@ class FakeWeChat:
         if first is not None and now - first[0] < self.client_msg_id_window:
             self.deduped += 1
             req.deduped = True
-            return {**result, "msgid": first[1]}
+            return self._duplicate_reply(result, first[1])
         self._client_msg_ids[key] = (now, result["msgid"])
         return result
 
@@ -759,38 +847,14 @@ class FakeWeChat:
         msgtype = body.get("msgtype")
         if not msgtype or not isinstance(body.get(msgtype), dict):
             raise _WeChatError(47003)
+        self._take_reply_window(body["touser"])
         return {"errcode": 0, "errmsg": "ok"}
 
     def _h_menu_create(self, req: _Request) -> dict:
         body = self._body(req)
-        buttons = body.get("button")
-        if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
-            raise _WeChatError(40016, "invalid button size")
-        for b in buttons:
-            subs = b.get("sub_button")
-            if subs is not None and not 1 <= len(subs) <= 5:
-                raise _WeChatError(40023, "invalid sub button size")
-            self._check_menu_button(b, sub=False)
-            for sub in subs or []:
-                self._check_menu_button(sub, sub=True)
+        self._check_menu(body)
         self.menu = body
         return {"errcode": 0, "errmsg": "ok"}
-
-    @staticmethod
-    def _check_menu_button(b: dict, *, sub: bool) -> None:
-        """WeChat's per-button rules: name and key sizes in bytes, and links that are absolute web addresses."""
-        name_code, key_code, url_code, domain_code = (40025, 40026, 40027, 40054) if sub else (40018, 40019, 40020,
-                                                                                              40055)
-        if not 1 <= len(str(b.get("name", "")).encode()) <= (60 if sub else 16):
-            raise _WeChatError(name_code, "invalid button name size")
-        if b.get("type") == "click" and not 1 <= len(str(b.get("key", "")).encode()) <= 128:
-            raise _WeChatError(key_code, "invalid button key size")
-        if b.get("type") == "view":
-            url = str(b.get("url", ""))
-            if not 1 <= len(url.encode()) <= 1024:
-                raise _WeChatError(url_code, "invalid button url size")
-            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-                raise _WeChatError(domain_code, "invalid button url domain")
 
     def _h_menu_get(self, req: _Request) -> dict:
         if self.menu is None:
@@ -825,11 +889,10 @@ class FakeWeChat:
         if overrides.get("subscribe", 1) == 0:
             return {"subscribe": 0, "openid": openid, **overrides}
         info = {
-            "subscribe": 1,
+            "subscribe": 1 if openid in self._followers else 0,  # see follow()
             "openid": openid,
             "language": "zh_CN",
             "subscribe_time": 1700000000,
-            "unionid": self.unionid_for(openid),
             "remark": "",
             "groupid": 0,
             "tagid_list": [],
@@ -838,7 +901,7 @@ class FakeWeChat:
             "qr_scene_str": "",
         }
         info.update(overrides)
-        return info
+        return self._with_unionid(req.appid or self.appid, openid, info)
 
     def _h_ticket(self, req: _Request) -> dict:
         kind = req.query.get("type", "jsapi")
@@ -848,6 +911,214 @@ class FakeWeChat:
             "ticket": f"{kind.upper()}_" + secrets.token_urlsafe(24),
             "expires_in": 7200,
         }
+
+    # ============================================= WeChat's published rules
+    # Each rule below is WeChat's documented behaviour, with the document it comes from; each is tested
+    # in tests/test_fakewechat.py ("rules" section) so the fake cannot drift into kindness again.
+
+    # Which app's access token an API accepts. A token of the other app is refused with 48001 "api unauthorized"
+    # (what WeChat answers, e.g. a public-account token on subscribeMessage.send:
+    # https://developers.weixin.qq.com/community/develop/doc/000ea4acf109d07cd450d3f6266000).
+    # Mini-program APIs: https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/ (subscribeMessage.send is
+    # POST cgi-bin/message/subscribe/send). Public-account (服务号) APIs: https://developers.weixin.qq.com/doc/service/api/
+    # (template/send, subscribe/bizsend, menu/*, qrcode/create, user/info, ticket/getticket).
+    # cgi-bin/message/custom/send is both apps' customer-service message, so it is not listed.
+    API_OWNER: dict[str, str] = {
+        "cgi-bin/message/subscribe/send": "mp",
+        "cgi-bin/message/subscribe/bizsend": "oa",
+        "cgi-bin/message/template/send": "oa",
+        "cgi-bin/menu/create": "oa",
+        "cgi-bin/menu/get": "oa",
+        "cgi-bin/menu/delete": "oa",
+        "cgi-bin/qrcode/create": "oa",
+        "cgi-bin/user/info": "oa",
+        "cgi-bin/ticket/getticket": "oa",
+    }
+    # Customer-service reply window (2023 rule, 客服消息 / customerServiceMessage.send: "45015 回复时间超过限制",
+    # "45047 客服接口下行条数超过上限"): a user's message opens 48 hours for 5 messages; a menu click, a follow or a
+    # QR scan opens 1 minute for 3. https://developers.weixin.qq.com/doc/service/api/customer/message/api_sendcustommessage.html
+    REPLY_WINDOWS = {"message": (48 * 3600.0, 5), "event": (60.0, 3)}
+
+    def _reset_rules_state(self) -> None:
+        self.mp_apps: set[str] = {self.mp_appid} if self.mp_appid else set()  # every other app is a public account
+        # code2Session / oauth2: "unionid 若当前小程序已绑定到微信开放平台账号下会返回"
+        # (https://developers.weixin.qq.com/miniprogram/dev/OpenApiDoc/user-login/code2Session.html).
+        self.open_platform_apps: set[str] = set(self.apps)  # apps bound to an open-platform account
+        # One-time subscribe messages (一次性订阅): each wx.requestSubscribeMessage "允许" lets the app send ONE
+        # message of that template; without one the send answers 43101 "用户拒绝接受消息"
+        # (https://developers.weixin.qq.com/miniprogram/dev/framework/open-ability/subscribe-message.html).
+        self._consents: dict[tuple[str, str], int] = {}  # (openid, template_id) -> sends left
+        self.long_term_templates: set[str] = set()  # 长期订阅 templates: one consent, any number of sends
+        # Optional: template_id -> its field keys; a send with other keys answers 47003 as WeChat does.
+        self.templates: dict[str, set[str]] = {}
+        self._followers: dict[str, float] = {}  # openid -> time.time() of following the public account
+        self._windows: dict[str, tuple[float, int]] = {}  # openid -> (window closes at, messages left)
+        self.daily_quota: dict[str, int] = {}  # path -> calls a day; past it 45009 "reach max api daily quota limit"
+        # What a template send repeating a client_msg_id inside its window answers. WeChat documents only that
+        # it delivers one message ("对于同一个openid + client_msg_id, 只发送一条消息，10分钟有效"), not the reply:
+        # "ok" answers success without a msgid, "first" success with the first send's msgid. Code must accept both.
+        self.client_msg_id_duplicate_reply = "ok"
+        self._daily_calls: dict[str, int] = {}
+
+    # ---------------------------------------------------- what users did (tests call these)
+
+    def accept_subscription(self, openid: str, template_id: str, times: int = 1) -> None:
+        """The user tapped 允许 in wx.requestSubscribeMessage ``times`` times for ``template_id``."""
+        with self._lock:
+            key = (openid, template_id)
+            self._consents[key] = self._consents.get(key, 0) + times
+
+    def consents_left(self, openid: str, template_id: str) -> int:
+        with self._lock:
+            return self._consents.get((openid, template_id), 0)
+
+    def follow(self, openid: str, at: float | None = None) -> None:
+        """The user follows the public account (a follow opens a short customer-service window too)."""
+        with self._lock:
+            self._followers[openid] = at if at is not None else time.time()
+            self._open_window(openid, "event", at)
+
+    def unfollow(self, openid: str) -> None:
+        with self._lock:
+            self._followers.pop(openid, None)
+            self._windows.pop(openid, None)
+
+    def user_message(self, openid: str, at: float | None = None) -> None:
+        """The user sent the account a message at ``at`` (time.time(); default now)."""
+        with self._lock:
+            self._open_window(openid, "message", at)
+
+    def user_event(self, openid: str, at: float | None = None) -> None:
+        """The user clicked a menu or scanned a code at ``at``."""
+        with self._lock:
+            self._open_window(openid, "event", at)
+
+    def _open_window(self, openid: str, kind: str, at: float | None) -> None:
+        length, count = self.REPLY_WINDOWS[kind]
+        closes = (at if at is not None else time.time()) + length
+        current = self._windows.get(openid)
+        if current is None or current[0] < closes:
+            self._windows[openid] = (closes, count)
+
+    # ---------------------------------------------------- the checks
+
+    def _app_kind(self, appid: str | None) -> str:
+        return "mp" if appid in self.mp_apps else "oa"
+
+    def _duplicate_reply(self, result: dict, first_msgid: int) -> dict:
+        if self.client_msg_id_duplicate_reply == "first":
+            return {**result, "msgid": first_msgid}
+        return {"errcode": 0, "errmsg": "ok"}
+
+    def _check_api_owner(self, req: _Request) -> None:
+        owner = self.API_OWNER.get(req.path)
+        if owner is not None and self._app_kind(req.appid) != owner:
+            raise _WeChatError(48001)
+
+    def _check_daily_quota(self, req: _Request) -> None:
+        # Per-API daily quotas ("接口调用频次限制说明": past the quota 45009 until the next day;
+        # https://developers.weixin.qq.com/doc/service/guide/dev/api/frequency.html).
+        quota = self.daily_quota.get(req.path)
+        if quota is None:
+            return
+        used = self._daily_calls.get(req.path, 0)
+        if used >= quota:
+            raise _WeChatError(45009)
+        self._daily_calls[req.path] = used + 1
+
+    def _check_login_app(self, req: _Request, kind: str) -> None:
+        # jscode2session exists for mini-programs only and web OAuth for public accounts only: another app's
+        # appid answers 40013 "invalid appid" (code2Session: "appid 小程序 appId").
+        appid = req.query.get("appid")
+        if appid in self.apps and self._app_kind(appid) != kind:
+            raise _WeChatError(40013)
+
+    def _with_unionid(self, appid: str, openid: str, result: dict) -> dict:
+        if appid in self.open_platform_apps:
+            result["unionid"] = self.unionid_for(openid)
+        return result
+
+    def _take_consent(self, openid: str, template_id: str) -> None:
+        key = (openid, template_id)
+        left = self._consents.get(key, 0)
+        if left <= 0:
+            raise _WeChatError(43101)
+        if template_id not in self.long_term_templates:
+            self._consents[key] = left - 1
+
+    def _check_follower(self, openid: str) -> None:
+        # Template messages reach followers only: 43004 "require subscribe" (需要接收者关注;
+        # https://developers.weixin.qq.com/doc/service/api/notify/template/api_sendtemplatemessage.html).
+        if openid not in self._followers:
+            raise _WeChatError(43004)
+
+    def _take_reply_window(self, openid: str) -> None:
+        window = self._windows.get(openid)
+        if window is None or time.time() >= window[0]:
+            raise _WeChatError(45015)
+        if window[1] <= 0:
+            raise _WeChatError(45047)
+        self._windows[openid] = (window[0], window[1] - 1)
+
+    def _check_subscribe_data(self, body: dict, *, legacy_keys: bool = False) -> None:
+        """Apply the template's key set and each field's value rules; a broken one answers 47003."""
+        data = body["data"]
+        expected = self.templates.get(body["template_id"])
+        if expected is not None and set(data) != expected:
+            raise _WeChatError(47003, f"argument invalid! data keys {sorted(data)} do not match the template")
+        for key, field in data.items():
+            kind = key.rstrip("0123456789")
+            rule = _FIELD_RULES.get(kind)
+            if rule is None:
+                if legacy_keys:
+                    continue  # old public-account templates: first / keywordN / remark carry free text
+                raise _WeChatError(47003, f"argument invalid! data.{key} is not a template field")
+            value = field.get("value") if isinstance(field, dict) else None
+            if not isinstance(value, str) or not value:
+                raise _WeChatError(47003, f"argument invalid! data.{key}.value is empty")
+            if not rule(value) or any(ord(c) < 32 for c in value):
+                raise _WeChatError(47003, f"argument invalid! data.{key}.value invalid")
+
+    def _check_menu(self, body: dict) -> None:
+        # Custom menu limits (创建自定义菜单, https://developers.weixin.qq.com/doc/service/api/custommenu/api_createcustommenu.html):
+        # 1–3 top-level buttons, 1–5 sub-buttons each; name ≤ 16 bytes (sub-button ≤ 60), key ≤ 128 bytes,
+        # url ≤ 1024 bytes (UTF-8); errors 40016–40027 as WeChat numbers them.
+        buttons = body.get("button")
+        if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+            raise _WeChatError(40016)
+        for button in buttons:
+            subs = button.get("sub_button")
+            if subs:  # an empty list is the same as none
+                if not isinstance(subs, list) or len(subs) > 5:
+                    raise _WeChatError(40023)
+                self._check_menu_button(button, name_limit=16, codes=(40018, 40019, 40020), leaf=False)
+                for sub in subs:
+                    self._check_menu_button(sub, name_limit=60, codes=(40025, 40026, 40027), leaf=True)
+            else:
+                self._check_menu_button(button, name_limit=16, codes=(40018, 40019, 40020), leaf=True)
+
+    @staticmethod
+    def _check_menu_button(button: dict, *, name_limit: int, codes: tuple[int, int, int], leaf: bool) -> None:
+        name_code, key_code, url_code = codes
+        name = button.get("name")
+        if not isinstance(name, str) or not 0 < len(name.encode()) <= name_limit:
+            raise _WeChatError(name_code)
+        if not leaf:
+            return
+        kind = button.get("type")
+        if kind == "view":
+            url = button.get("url")
+            if not isinstance(url, str) or not 0 < len(url.encode()) <= 1024:
+                raise _WeChatError(url_code)
+            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+                raise _WeChatError(40055 if name_limit == 16 else 40054)  # invalid button url domain
+        elif kind in ("click", "scancode_push", "scancode_waitmsg", "pic_sysphoto", "pic_photo_or_album",
+                      "pic_weixin", "location_select"):
+            key = button.get("key")
+            if not isinstance(key, str) or not 0 < len(key.encode()) <= 128:
+                raise _WeChatError(key_code)
+        elif kind not in ("miniprogram", "media_id", "article_id", "article_view_limited", "view_limited"):
+            raise _WeChatError(40017 if name_limit == 16 else 40024)
 
 
 @dataclass(frozen=True)

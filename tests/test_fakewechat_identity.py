@@ -46,6 +46,7 @@ def test_a_send_to_another_apps_openid_is_40003(fake):
     res = requests.post(fake.base_url + "cgi-bin/message/template/send", params={"access_token": token},
                         json=body, timeout=5).json()
     assert res["errcode"] == 40003 and fake.sent("template") == []
+    fake.follow(p.oa_openid)  # template messages reach followers only (43004 otherwise)
     res = requests.post(fake.base_url + "cgi-bin/message/template/send", params={"access_token": token},
                         json={**body, "touser": p.oa_openid}, timeout=5).json()
     assert res["errcode"] == 0

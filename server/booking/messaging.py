@@ -16,11 +16,11 @@ from wechatpy.exceptions import WeChatClientException
 from models import Booking, BookingStatus
 from server.catalog.service import Catalog
 from server.wechat.client import is_transient
+from server.wechat.fields import fit
 
 log = logging.getLogger("dengji.booking.messaging")
 
 TEMPLATES_FILE = "wechat_templates.yaml"
-_LIMITS = {"thing": 20, "phrase": 5, "character_string": 32, "name": 10}
 
 
 @lru_cache(maxsize=4)
@@ -29,15 +29,9 @@ def templates(seed_dir: Path) -> dict:
     return yaml.safe_load((Path(seed_dir) / TEMPLATES_FILE).read_text(encoding="utf-8")) or {}
 
 
-def _field_value(key: str, text: str) -> str:
-    kind = key.rstrip("0123456789")
-    limit = _LIMITS.get(kind)
-    return text[:limit] if limit else text
-
-
 def render(spec: dict, values: dict) -> tuple[dict, str | None]:
     """Fill a template's fields and page from the values."""
-    data = {key: {"value": _field_value(key, str(fmt).format(**values))} for key, fmt in spec["data"].items()}
+    data = {key: {"value": fit(key, str(fmt).format(**values))} for key, fmt in spec["data"].items()}
     page = spec.get("page")
     return data, page.format(**values) if page else None
 

@@ -156,6 +156,10 @@ async def migrate(settings: Settings) -> tuple[list[str], list[str]]:
 
     try:
         await run_migrate(config=settings.tortoise_config(), reporter=report)
+        # Tortoise's migrations lose indexes (SQLite table remakes, AddField db_index): put them back.
+        from server.core.schema_indexes import restore_indexes
+
+        await restore_indexes(connections.get("default"), settings.is_postgres)
     finally:
         await Tortoise.close_connections()
     return before, plan

@@ -63,3 +63,19 @@ def redact(text: str) -> str:
         out = _AFTER.sub(lambda m: m.group(1) + m.group(2) + (NAME_MARK if _is_name(m.group(3)) else m.group(3)),
                          out)
     return out
+
+
+_DIGIT = re.compile(r"\d")
+# A marker with the label that introduced it ("身份证[身份证号]", "手机：[手机号]"): the label only named the number.
+_MARKS = re.compile("(?:(?:" + "|".join(map(re.escape, sorted(_LABELS, key=len, reverse=True))) + r")\s*[:：]?\s*)?(?:"
+                    + "|".join(map(re.escape, (ID_MARK, MOBILE_MARK, NAME_MARK))) + ")")
+
+
+def strip_personal(text: str) -> str:
+    """The text with ID numbers, mobiles and the names beside them removed (for matching, not storage).
+
+    Cheap for the usual question: without a digit there is nothing to strip."""
+    if not text or not _DIGIT.search(text):
+        return text
+    out = redact(text)
+    return text if out == text else _MARKS.sub(" ", out)

@@ -51,6 +51,7 @@ from server.core.errors import validation_details as _validation_details
 from server.identity import validators as v
 from server.identity.service import id_hash
 from server.progress import schemas as s
+from server.wechat.fields import fit
 
 # ------------------------------------------------------------------ rules (config/data)
 
@@ -61,6 +62,8 @@ class StageInfo:
     label: str
     finished: bool
     next: frozenset[str]
+    # The name in a subscribe message's phrase field: WeChat takes at most 5 Chinese characters there.
+    phrase: str | None = None
     clock_stops: bool = False  # the promised date's clock stops in this stage (待补正)
 
 
@@ -103,11 +106,14 @@ def load_rules(seed_dir: str) -> Rules:
     raw = yaml.safe_load((base / "case_stages.yaml").read_text(encoding="utf-8"))
     templates = yaml.safe_load((base / "progress_templates.yaml").read_text(encoding="utf-8"))
     stages = {code: StageInfo(code, d["label"], bool(d.get("finished")), frozenset(d.get("next") or ()),
-                              bool(d.get("clock_stops")))
+                              d.get("phrase") or d["label"], bool(d.get("clock_stops")))
               for code, d in raw["stages"].items()}
     unknown = {n for i in stages.values() for n in i.next} - stages.keys()
     if unknown:
         raise ValueError(f"case_stages.yaml: unknown stages in next: {sorted(unknown)}")
+    too_long = sorted(i.code for i in stages.values() if len(i.phrase) > 5)
+    if too_long:
+        raise ValueError(f"case_stages.yaml: stages {too_long} need a phrase of at most 5 characters")
     limits = raw.get("lookup_limits") or {}
     return Rules(stages=stages, overdue_label=raw.get("overdue_label", "已超期"),
                  delivery_methods=dict(raw.get("delivery_methods") or {}),
@@ -954,11 +960,11 @@ async def push_content(*, stage_entry_id: int, citizen_id: int, catalog: Catalog
     if case.e_cert_no and rules.stage(entry.stage).finished and entry.stage == case.stage:
         note = f"电子证照 {case.e_cert_no}"  # the number fits the 20-character field; the page links it
     values = {"receipt_no": case.receipt_no, "business": bt.short_name if bt else case.business_type,
-              "stage": rules.label(entry.stage), "occurred_at": entry.occurred_at.astimezone(catalog.tz).strftime(
-                  "%Y-%m-%d %H:%M"), "note": note or "点击查看办件详情"}
+              "stage": rules.stage(entry.stage).phrase,
+              "occurred_at": entry.occurred_at.astimezone(catalog.tz).strftime("%Y-%m-%d %H:%M"),
+              "note": note or "点击查看办件详情"}
     template = rules.templates["stage_changed"]
-    # Subscribe-message "thing" fields are limited to 20 characters.
-    data = {name: {"value": str(values[source])[:20]} for name, source in template["fields"].items()}
+    data = {name: {"value": fit(name, str(values[source]))} for name, source in template["fields"].items()}
     page = template["page"].format(receipt_no=case.receipt_no)
     if case.e_cert_no and entry.stage == case.stage:
         page += ("&" if "?" in page else "?") + f"e_cert_no={case.e_cert_no}"

@@ -9,7 +9,9 @@ from typing import Any
 from config.settings import PROJECT_DIR
 
 MENU_FILE = PROJECT_DIR / "config" / "wechat_menu.json"
-# WeChat's own limits on a custom menu (bytes of UTF-8): names 16 at the top, 60 below; keys 128; links 1024.
+# WeChat's own limits on a custom menu (创建自定义菜单, developers.weixin.qq.com/doc/service/api/custommenu/
+# api_createcustommenu.html): 1–3 buttons, 1–5 sub-buttons each; names at most 16 bytes of UTF-8 (a sub-button's
+# 60), keys 128 bytes, URLs 1024 bytes. Checked here so a bad file never reaches WeChat.
 MAX_BUTTONS, MAX_SUB_BUTTONS = 3, 5
 MAX_NAME_BYTES, MAX_SUB_NAME_BYTES, MAX_KEY_BYTES, MAX_URL_BYTES = 16, 60, 128, 1024
 REPLY_KINDS = ("intent", "entry", "text")
@@ -42,20 +44,23 @@ def load(path: Path = MENU_FILE) -> dict[str, Any]:
     return menu
 
 
-def _check_leaf_name(b: dict[str, Any], limit: int) -> None:
+def _check_leaf_name(b: dict[str, Any], max_bytes: int) -> None:
     if not isinstance(b.get("name"), str) or not b["name"].strip():
         raise MenuError("每个菜单都要有名称")
-    if len(b["name"].encode()) > limit:
-        raise MenuError(f"菜单名称“{b['name']}”过长（最多 {limit} 字节）")
+    if len(b["name"].encode("utf-8")) > max_bytes:
+        level = "一级菜单" if max_bytes == MAX_NAME_BYTES else "子菜单"
+        raise MenuError(f"“{b['name']}”过长：{level}名称最多 {max_bytes} 字节（约 {max_bytes // 3} 个汉字）")
 
 
-def _check_leaf(b: dict[str, Any], keys: set[str], name_limit: int) -> None:
-    _check_leaf_name(b, name_limit)
+def _check_leaf(b: dict[str, Any], keys: set[str], max_name_bytes: int) -> None:
+    _check_leaf_name(b, max_name_bytes)
     kind = b.get("type")
     if kind == "click":
         key = b.get("key")
-        if not isinstance(key, str) or not key or key in keys or len(key.encode()) > MAX_KEY_BYTES:
-            raise MenuError(f"“{b['name']}”的 key 缺失、重复或过长")
+        if not isinstance(key, str) or not key or key in keys:
+            raise MenuError(f"“{b['name']}”的 key 缺失或重复")
+        if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+            raise MenuError(f"“{b['name']}”的 key 最多 {MAX_KEY_BYTES} 字节")
         keys.add(key)
         reply = b.get("reply")
         if not isinstance(reply, dict) or len(reply) != 1 or next(iter(reply)) not in REPLY_KINDS:
@@ -64,8 +69,8 @@ def _check_leaf(b: dict[str, Any], keys: set[str], name_limit: int) -> None:
         url = b.get("url")
         if not isinstance(url, str) or not url.startswith(("/", "https://", "http://")):
             raise MenuError(f"“{b['name']}”缺少 url，或 url 不以 / 或 http(s):// 开头")
-        if len(url.encode()) > MAX_URL_BYTES:
-            raise MenuError(f"“{b['name']}”的 url 过长（最多 {MAX_URL_BYTES} 字节）")
+        if len(url.encode("utf-8")) > MAX_URL_BYTES:
+            raise MenuError(f"“{b['name']}”的 url 最多 {MAX_URL_BYTES} 字节")
     elif kind is None:
         raise MenuError(f"“{b['name']}”缺少 type")
 

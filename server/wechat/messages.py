@@ -17,7 +17,7 @@ from bot import service as bot_service
 from server.core.redis import close_batch, open_batch
 from server.identity import service as identity
 from server.wechat import dedup, flows, menu, messaging, service
-from server.wechat.protocol import Inbound, Replayed, render_text
+from server.wechat.protocol import Inbound, Replayed, Transfer, render, render_text
 
 log = logging.getLogger("dengji.wechat")
 
@@ -60,6 +60,8 @@ async def dispatch(app, message: BaseMessage) -> str | None:
 @handles("text")
 async def on_text(app, message: BaseMessage) -> str:
     reply = await bot_flows.chat(app=app, user_id=message.source, text=message.content or "", channel="oa")
+    if reply.kind == "transfer":
+        return Transfer(reply.text)
     hint = app.ctx.bot.text("feedback_hint")
     return f"{reply.text}\n\n{hint}" if reply.kind == "answer" and hint else reply.text
 
@@ -107,7 +109,7 @@ async def _produce(app, inbound: Inbound) -> str:
     done, _ = await asyncio.wait({task}, timeout=app.ctx.wechat_reply_budget)
     if task in done:
         text = task.result()
-        return render_text(inbound, text) if text else "success"
+        return render(inbound, text) if text else "success"
     _answer_later(app, inbound, task)
     return "success"
 
@@ -169,7 +171,7 @@ async def _respond_committing(app, inbound: Inbound, key: str, nonce_key: str) -
     done, _ = await asyncio.wait({task}, timeout=app.ctx.wechat_reply_budget)
     if task in done:
         text = task.result()
-        reply = render_text(inbound, text) if text else "success"
+        reply = render(inbound, text) if text else "success"
         stored = await dedup.commit(app.ctx.wechat_commit, key, reply, batch, nonce_key=nonce_key)
         return reply if stored is None else stored
     # Too slow for a passive reply: claim the push now, so only one delivery answers later.

@@ -26,7 +26,7 @@ from defusedxml.ElementTree import ParseError
 from defusedxml.ElementTree import fromstring as safe_fromstring
 from wechatpy import parse_message
 from wechatpy.messages import MESSAGE_TYPES, BaseMessage
-from wechatpy.replies import TextReply
+from wechatpy.replies import TextReply, TransferCustomerServiceReply
 
 from config.settings import Settings
 from server.core.errors import AppError, BadRequest, Forbidden, ServiceUnavailable
@@ -230,6 +230,19 @@ def _parse_message(xml: bytes | str) -> BaseMessage | None:
 def render_text(inbound: Inbound, content: str) -> str:
     """Render a passive text reply to the sender (plain XML, before encryption)."""
     return TextReply(message=inbound.message, content=content).render()
+
+
+class Transfer(str):
+    """A handler's answer that hands the conversation to the account's customer-service staff.
+
+    Its text is what to say instead when the passive reply window has passed (a late answer cannot transfer)."""
+
+
+def render(inbound: Inbound, out: str) -> str:
+    """Render a handler's answer: a text reply, or WeChat's documented `transfer_customer_service` reply."""
+    if isinstance(out, Transfer):
+        return TransferCustomerServiceReply(message=inbound.message).render()
+    return render_text(inbound, out)
 
 
 def encode(endpoint: Endpoint, inbound: Inbound, reply_xml: str) -> str:

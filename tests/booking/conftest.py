@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -50,4 +51,7 @@ async def book(client: httpx.AsyncClient, headers: dict, *, hall: str | int = "c
 
 
 def error_code(res: httpx.Response) -> str:
-    return res.json()["error"]["code"]
+    error = res.json()["error"]
+    # Every refusal speaks to the citizen in Chinese (no Latin word leading it).
+    assert re.search(r"[\u4e00-\u9fff]", error["message"]) and not re.match(r"[A-Za-z]", error["message"]), error
+    return error["code"]

@@ -6,11 +6,13 @@ from models import Booking, Citizen, SlotCounter
 from server.booking import flows, scheduled
 from server.catalog import service as catalog_service
 from tests.booking.conftest import MONDAY, at, book, citizen, error_code
+from tests.conftest import count_queries
 from tests.factories import staff_headers
 
 
 async def test_reminder_goes_out_once_the_day_before_to_subscribers_only(client, live, clock, fake_wechat):
     subscriber, _ = await citizen(client, code="reminder-code")
+    fake_wechat.accept_subscription(fake_wechat.openid_for("reminder-code"), "tmpl-booking-reminder", times=2)
     silent, _ = await citizen(client)
     booked = (await book(client, subscriber, date="2026-11-25", subscribe=True)).json()
     await book(client, silent, date="2026-11-25")
@@ -28,7 +30,8 @@ async def test_reminder_goes_out_once_the_day_before_to_subscribers_only(client,
 
 
 async def test_transient_failure_retries_the_reminder_later(client, live, clock, fake_wechat):
-    headers, _ = await citizen(client)
+    headers, _ = await citizen(client, code="retry-code")
+    fake_wechat.accept_subscription(fake_wechat.openid_for("retry-code"), "tmpl-booking-reminder")
     await book(client, headers, date="2026-11-25", subscribe=True)
     clock.set(at(24, 18, 30))
     fake_wechat.fail_next("cgi-bin/message/subscribe/send", 45009)
@@ -168,6 +171,9 @@ async def test_workers_load_the_window_counter_ids_in_one_query(client, live, cl
     await scheduled.prepare_counters(live.ctx.job_ctx)
     cache = live.ctx._avail_cache
     cache.counter_ids.clear()
-    assert await availability.load_window_ids(live.ctx, catalog, MONDAY) == await SlotCounter.all().count()
+    total = await SlotCounter.all().count()
+    with count_queries() as queries:
+        assert await availability.load_window_ids(live.ctx, catalog, MONDAY) == total
+    assert len(queries) == 1, queries
     row = await SlotCounter.get(hall_code="east", date="2026-11-27", start="14:00", channel="hotline")
     assert cache.counter_ids[("east", row.date, "14:00", "hotline")] == row.id

@@ -72,8 +72,10 @@ async def test_hall_settings_change_quotas_of_untouched_future_slots(client, clo
 async def test_review_mode_confirm_and_decline_with_messages(client, live, clock, fake_wechat):
     admin = await staff_headers(client)
     assert (await client.put("/api/staff/halls/west", headers=admin, json={"review_mode": True})).status_code == 200
-    a, _ = await citizen(client)
-    b, _ = await citizen(client)
+    a, _ = await citizen(client, code="review-a")
+    b, _ = await citizen(client, code="review-b")
+    for code in ("review-a", "review-b"):  # each tapped 允许 for the review message when booking
+        fake_wechat.accept_subscription(fake_wechat.openid_for(code), "tmpl-booking-review")
     first = (await book(client, a, hall="west", subscribe=True)).json()
     second = (await book(client, b, hall="west", subscribe=True)).json()
     assert first["status"] == second["status"] == "pending" and first["status_text"] == "待确认"

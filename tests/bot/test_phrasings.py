@@ -34,7 +34,7 @@ FAQ = [
     ("改约怎么操作", "booking-reschedule", "2小时"),
     ("到了大厅怎么签到", "booking-checkin", "30分钟"),
     ("商铺登记费多少钱", "fee-nonresidential", "550元"),
-    ("注销登记要钱吗", "cancellation-registration", "免费"),
+    ("注销登记要钱吗", "fee-free", "免费"),  # listed word for word under the entry of free registrations
     ("双预告是什么", "presale-mortgage", "公积金中心"),
     ("法院查封房子要什么材料", "seal-registration", "协助执行通知书"),
     ("改名字了房本怎么改", "change-registration", "姓名变更证明"),

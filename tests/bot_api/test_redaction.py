@@ -31,7 +31,8 @@ def test_redact(text, gone, kept):
 
 
 async def test_misses_and_feedback_are_stored_redacted(live, client, wx):
-    await wx.ask("o-pii", f"我叫张三丰 身份证{WIDE_ID} 手机13912345678 为什么还没办好")
+    # Out of the center's domain, so a miss; the personal data in it is not what decides that.
+    await wx.ask("o-pii", f"我叫张三丰 身份证{WIDE_ID} 手机13912345678 社保卡丢了怎么补")
     await wx.ask("o-pii", f"二手房过户要带什么材料 我是李四 {ID}")
     await wx.ask("o-pii", "有用")
     staff = await staff_headers(client, role="admin")

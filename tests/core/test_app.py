@@ -1,6 +1,7 @@
 """The foundation over real HTTP: health, metrics, OpenAPI, the error shape, identity and staff auth."""
 
 import asyncio
+import re
 
 import pytest
 
@@ -27,13 +28,20 @@ async def test_metrics_count_requests(client):
 
 
 async def test_openapi_lists_every_route(live, client):
+    """Every route of the app (the docs' own pages aside) is in the OpenAPI document with each of its methods."""
     res = await client.get("/docs/openapi.json")
     assert res.status_code == 200
     paths = res.json()["paths"]
-    routes = {"/" + r.path.split("<")[0].rstrip("/") for r in live.app.router.routes}
+    routes = [r for r in live.app.router.routes if not r.path.startswith("docs")]  # the document and its pages
+    assert len(routes) > 50
+    missing = []
+    for route in routes:
+        path = "/" + re.sub(r"<(\w+)(?::[^>]*)?>", r"{\1}", route.path)
+        documented = {m.upper() for m in paths.get(path, {})}
+        missing += [f"{m} {path}" for m in route.methods - {"HEAD", "OPTIONS"} if m not in documented]
+    assert missing == []
     for expected in ("/api/mp/login", "/api/mp/binding", "/api/staff/login", "/healthz"):
         assert expected in paths
-        assert expected in routes
 
 
 @pytest.mark.parametrize(
@@ -87,10 +95,25 @@ async def test_login_calls_jscode2session_and_binding_is_masked_and_encrypted(li
     for clear in (id_number, "13812345678", "欧阳娜娜"):
         assert clear not in str(row.__dict__)
     assert live.ctx.cipher.decrypt(row.id_number_enc) == id_number
-    # the same person logging in again is the same citizen
+    # A code is single use (WeChat answers 40163); the same user's next wx.login code finds the same citizen.
+    reused = await client.post("/api/mp/login", json={"code": code})
+    assert reused.status_code == 401 and reused.json()["error"]["code"] == "WECHAT_LOGIN_FAILED"
+    assert fake_wechat.calls_to("/sns/jscode2session")[-1].errcode == 40163
     again = await login_citizen(client, person_code("code-abc"))
     me = (await client.get("/api/mp/me", headers={"Authorization": f"Bearer {again}"})).json()
     assert me["bound"] is True and me["id"] == row.id
+    # Logins go to the mini-program's appid: jscode2session refuses the public account's (40013).
+    assert {c.query["appid"] for c in fake_wechat.calls_to("/sns/jscode2session")} == {fake_wechat.mp_appid}
+
+
+async def test_login_works_without_unionid(live, client, fake_wechat):
+    """Only apps bound to an open-platform account get a unionid from jscode2session."""
+    from models import Citizen
+
+    fake_wechat.open_platform_apps.clear()
+    await login_citizen(client, "no-union")
+    row = await Citizen.get(openid=fake_wechat.openid_for("no-union"))
+    assert row.unionid is None
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from models import AuditLog, Citizen, NoticeDelivery
+from notices.config import load_config
 from server.core import auth
 from tests.booking.conftest import MONDAY, at, book, error_code, unique_id_number
 from tests.factories import face_bind, login_citizen, staff_headers
@@ -195,6 +196,8 @@ async def test_a_notice_reaches_a_member_who_joined_in_the_mini_program_without_
     org = await make_org(client, admin, type="developer")
     mp_only, mp_openid = await join(client, fake_wechat, admin, org["id"], follows_oa=False)
     _, oa_openid = await join(client, fake_wechat, admin, org["id"])  # joined in the MP, follows the account
+    # The mini-program-only member tapped 允许 for the notice subscribe message (WeChat answers 43101 without).
+    fake_wechat.accept_subscription(mp_openid, load_config(live.ctx.settings).public_template.template_id)
     publisher = await staff_headers(client, role="publisher")
     notice = await create_notice(client, publisher, target={"org_ids": [org["id"]]})
     await submit(client, publisher, notice["id"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -52,7 +53,8 @@ def ref_credit_check(first17: str) -> str:
 def code_of(fn, *args, **kwargs) -> str:
     with pytest.raises(InvalidIdentity) as exc:
         fn(*args, **kwargs)
-    assert exc.value.message  # every error carries a user-facing message
+    # Every error carries a user-facing message, in Chinese from its first character.
+    assert re.match(r"[\u4e00-\u9fff]", exc.value.message), exc.value.message
     return exc.value.code
 
 

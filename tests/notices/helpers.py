@@ -27,7 +27,7 @@ async def invite(client, admin, org_id: int, **body) -> dict:
 
 async def follow(client, fake, oa_openid: str) -> None:
     """The person follows the public account: WeChat pushes the subscribe event to /wechat."""
-    res = await WeChatServer(client, fake.appid).post(event_xml(oa_openid, "subscribe"))
+    res = await WeChatServer(client, fake.appid, fake).post(event_xml(oa_openid, "subscribe"))
     assert res.status_code == 200, res.text
 
 
@@ -47,6 +47,7 @@ async def join(client, fake, admin, org_id: int, *, code: str | None = None, is_
     if not follows_oa:
         return headers, fake.openid_for(login_code)
     oa_openid = fake.openid_in(fake.appid, login_code)
+    fake.follow(oa_openid)  # template messages go to followers only (WeChat answers 43004 otherwise)
     await follow(client, fake, oa_openid)
     return headers, oa_openid
 

@@ -14,7 +14,7 @@ RNO = "2026-1008-000777"
 
 
 async def _lookup(client, id_number: str) -> dict:
-    res = await client.get("/api/progress/lookup", params={"receipt_no": RNO, "id_last6": id_number[-6:]})
+    res = await client.post("/api/progress/lookup", json={"receipt_no": RNO, "id_last6": id_number[-6:]})
     assert res.status_code == 200, res.text
     return res.json()
 
@@ -61,6 +61,7 @@ async def test_e_certificate_number_and_link_reach_the_push_and_the_lookup(live,
     headers, id_number = await bound_citizen(client)
     await ingest.send(created(RNO, [("张三", id_number)], accepted_at="2026-10-08T09:00:00+08:00"))
     assert (await client.post(f"/api/mp/cases/{RNO}/subscribe", headers=headers)).status_code == 200
+    await _consent(live, fake_wechat, id_number)
     await ingest.send(stage(RNO, "reviewing", "2026-10-08T10:00:00+08:00"),
                       stage(RNO, "registered", "2026-10-09T10:00:00+08:00"))
     results = await ingest.send(stage(RNO, "e_certificate", "2026-10-10T10:00:00+08:00", e_cert_no="DZZZ-2026-0001",
@@ -68,7 +69,7 @@ async def test_e_certificate_number_and_link_reach_the_push_and_the_lookup(live,
     assert results[0]["status"] == "accepted", results
     await live.ctx.jobs.drain()
     sent = fake_wechat.wait_sent("subscribe", 3)
-    last = next(b for b in sent if b["data"]["phrase3"]["value"] == "已发放电子证照")
+    last = next(b for b in sent if b["data"]["phrase3"]["value"] == "电子发证")  # a phrase holds 5 characters
     assert last["data"]["thing5"]["value"] == "电子证照 DZZZ-2026-0001"
     assert last["page"].endswith("e_cert_no=DZZZ-2026-0001")
     data = await _lookup(client, id_number)
@@ -81,6 +82,7 @@ async def test_push_stuck_in_sending_after_a_crash_is_retried_once_never_twice(l
     headers, id_number = await bound_citizen(client)
     await ingest.send(created(RNO, [("张三", id_number)], accepted_at="2026-10-08T09:00:00+08:00"))
     assert (await client.post(f"/api/mp/cases/{RNO}/subscribe", headers=headers)).status_code == 200
+    await _consent(live, fake_wechat, id_number)
     citizen = await Citizen.get(id_hash=service.id_hash(live.ctx.cipher, id_number))
     # Two changes whose pushes a crashed runner left in "sending" (the jobs never ran: subscription off then on).
     await ingest.send(stage(RNO, "reviewing", "2026-10-08T10:00:00+08:00"))
@@ -107,3 +109,10 @@ async def test_push_stuck_in_sending_after_a_crash_is_retried_once_never_twice(l
                                                         attempted_at=None)
     await scheduled.sweep_pending(live.ctx.job_ctx)
     assert (await CaseNotification.get(id=rows[0].id)).status == "sending"
+
+
+async def _consent(live, fake, id_number: str, times: int = 5) -> None:
+    """The citizen tapped 允许 for the stage message (WeChat answers 43101 to a one-time send without it)."""
+    citizen = await Citizen.get(id_hash=service.id_hash(live.ctx.cipher, id_number))
+    template_id = service.rules_for(live.ctx.settings).templates["stage_changed"]["template_id"]
+    fake.accept_subscription(citizen.openid, template_id, times=times)

@@ -13,17 +13,21 @@ RNO = "2026-0930-000123"
 SEND = "/cgi-bin/message/subscribe/send"
 
 
-async def _subscribed_case(client, ingest, live):
+async def _subscribed_case(client, ingest, live, fake=None, consents: int = 3):
+    """A bound citizen subscribed to RNO in the mini-program; ``consents`` one-time 允许 taps given to WeChat."""
     headers, id_number = await bound_citizen(client, name="张三")
     await ingest.send(created(RNO, [("张三", id_number)], accepted_at="2026-10-08T09:00:00+08:00"))
     res = await client.post(f"/api/mp/cases/{RNO}/subscribe", headers=headers)
     assert res.status_code == 200 and res.json() == {"receipt_no": RNO, "subscribed": True}
     citizen = await Citizen.get(id_hash=service.id_hash(live.ctx.cipher, id_number))
+    if fake is not None:
+        template_id = service.rules_for(live.ctx.settings).templates["stage_changed"]["template_id"]
+        fake.accept_subscription(citizen.openid, template_id, times=consents)
     return headers, citizen
 
 
 async def test_stage_change_pushes_once_even_if_the_job_runs_again(live, client, ingest, fake_wechat):
-    _, citizen = await _subscribed_case(client, ingest, live)
+    _, citizen = await _subscribed_case(client, ingest, live, fake_wechat)
     event = stage(RNO, "correction_required", "2026-10-08T10:00:00+08:00", event_id="ev-corr",
                   missing_materials=["婚姻证明"])
     await ingest.send(event)
@@ -46,7 +50,7 @@ async def test_stage_change_pushes_once_even_if_the_job_runs_again(live, client,
 
 
 async def test_two_claimants_only_one_sends(live, client, ingest, fake_wechat):
-    _, citizen = await _subscribed_case(client, ingest, live)
+    _, citizen = await _subscribed_case(client, ingest, live, fake_wechat)
     # Build the pending row as ingest does, but run the job only by hand, twice concurrently.
     await CaseSubscription.filter(citizen_id=citizen.id).update(active=False)
     await ingest.send(stage(RNO, "reviewing", "2026-10-08T10:00:00+08:00"))
@@ -63,7 +67,7 @@ async def test_two_claimants_only_one_sends(live, client, ingest, fake_wechat):
 
 
 async def test_no_push_without_consent_or_for_late_events(live, client, ingest, fake_wechat):
-    headers, citizen = await _subscribed_case(client, ingest, live)
+    headers, citizen = await _subscribed_case(client, ingest, live, fake_wechat)
     await ingest.send(stage(RNO, "registered", "2026-10-09T10:00:00+08:00"))
     await ingest.send(stage(RNO, "reviewing", "2026-10-08T10:00:00+08:00"))  # late: history only
     await live.ctx.jobs.drain()
@@ -76,7 +80,7 @@ async def test_no_push_without_consent_or_for_late_events(live, client, ingest, 
 
 
 async def test_transient_error_is_retried(live, client, ingest, fake_wechat):
-    _, citizen = await _subscribed_case(client, ingest, live)
+    _, citizen = await _subscribed_case(client, ingest, live, fake_wechat)
     await live.ctx.mp.token()  # fetch the token first so the failure hits the send itself
     fake_wechat.fail_next(SEND, -1)
     await ingest.send(stage(RNO, "reviewing", "2026-10-08T10:00:00+08:00"))
@@ -88,7 +92,7 @@ async def test_transient_error_is_retried(live, client, ingest, fake_wechat):
 
 
 async def test_permanent_error_is_not_retried(live, client, ingest, fake_wechat):
-    _, citizen = await _subscribed_case(client, ingest, live)
+    _, citizen = await _subscribed_case(client, ingest, live, fake_wechat)
     fake_wechat.fail_openids[citizen.openid] = 43101
     await ingest.send(stage(RNO, "reviewing", "2026-10-08T10:00:00+08:00"))
     await live.ctx.jobs.drain()
@@ -97,3 +101,21 @@ async def test_permanent_error_is_not_retried(live, client, ingest, fake_wechat)
     n = await CaseNotification.get(citizen_id=citizen.id)
     assert (n.status, n.error) == ("failed", "43101")
     assert fake_wechat.sent("subscribe") == []
+
+
+async def test_every_stage_fits_the_phrase_field(live, client, ingest, fake_wechat):
+    """WeChat takes at most 5 Chinese characters in a phrase field (47003 otherwise): "已发放电子证照" (7) may not
+    be sent as it is, and the push for that stage still goes out."""
+    import re
+
+    rules = service.rules_for(live.ctx.settings)
+    for info in rules.stages.values():
+        assert re.fullmatch(r"[\u4e00-\u9fff]{1,5}", info.phrase), info
+    _, citizen = await _subscribed_case(client, ingest, live, fake_wechat, consents=2)
+    await ingest.send(stage(RNO, "registered", "2026-10-09T10:00:00+08:00"),
+                      stage(RNO, "e_certificate", "2026-10-10T10:00:00+08:00"))
+    await live.ctx.jobs.drain()
+    sent = fake_wechat.wait_sent("subscribe", 2)
+    assert [s["data"]["phrase3"]["value"] for s in sent] == ["已登簿", rules.stage("e_certificate").phrase]
+    assert [c.errcode for c in fake_wechat.calls_to(SEND)] == [0, 0]
+    assert await CaseNotification.filter(citizen_id=citizen.id, status="sent").count() == 2

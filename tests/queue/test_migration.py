@@ -5,6 +5,7 @@ from tortoise import Tortoise, connections
 from tortoise.migrations.api.migrate import migrate as run_migrate
 
 from config.settings import Settings
+from server.core import db
 from tests.conftest import PG_URL, TEST_DATA_KEY, _create_pg_database, _drop_pg_database, _pg_database_url
 
 BOOKING = ("INSERT INTO booking (code, id_hash, name_enc, id_number_enc, mobile_enc, hall_code, business_type, date, "
@@ -22,7 +23,7 @@ async def _check(settings: Settings) -> None:
     conn = connections.get("default")
     await conn.execute_script(BOOKING)
     await Tortoise.close_connections()
-    await run_migrate(config=config)  # 0003_queue on top, with the row in place
+    await db.migrate(settings)  # 0003_queue on top, with the row in place (as `dengji db init` does)
     await Tortoise.close_connections()
     await Tortoise.init(config=config)
     try:

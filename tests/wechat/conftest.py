@@ -23,4 +23,4 @@ def oracle() -> Bot:
 
 @pytest.fixture
 def wx(live, fake_wechat) -> WeChatServer:
-    return WeChatServer(live.http, fake_wechat.appid)
+    return WeChatServer(live.http, fake_wechat.appid, fake_wechat)

@@ -48,9 +48,10 @@ class WeChatServer:
     """Plays WeChat's server against our /wechat endpoint in plain, compatible or safe mode (safe by default:
     with an AES key configured, the endpoint accepts nothing else)."""
 
-    def __init__(self, http: httpx.AsyncClient, appid: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, appid: str, fake=None) -> None:
         self.http = http
         self.crypto = WeChatCrypto(WECHAT_TOKEN, WECHAT_AES_KEY, appid)
+        self.fake = fake  # the fake WeChat API, told what the user did (it opens their reply window)
 
     def query(self, *, timestamp: int | None = None, nonce: str | None = None) -> dict[str, str]:
         ts = str(timestamp if timestamp is not None else int(time.time()))
@@ -69,8 +70,21 @@ class WeChatServer:
         return xml.replace("</xml>", encrypt + "</xml>"), q
 
     async def post(self, xml: str, mode: str = "safe", **kw) -> httpx.Response:
+        if self.fake is not None:
+            self._tell_fake(xmltodict.parse(xml)["xml"])
         body, q = self.envelope(xml, mode, self.query(**kw))
         return await self.http.post("/wechat", params=q, content=body.encode())
+
+    def _tell_fake(self, msg: dict) -> None:
+        openid, at = msg.get("FromUserName"), float(msg.get("CreateTime") or time.time())
+        if msg.get("MsgType") != "event":
+            self.fake.user_message(openid, at=at)
+        elif msg.get("Event") == "subscribe":
+            self.fake.follow(openid, at=at)
+        elif msg.get("Event") == "unsubscribe":
+            self.fake.unfollow(openid)
+        elif msg.get("Event") in ("CLICK", "SCAN", "scancode_push", "scancode_waitmsg"):
+            self.fake.user_event(openid, at=at)
 
     def reply(self, res: httpx.Response) -> dict:
         """Decrypt (if encrypted, checking our signature) and parse a passive reply."""

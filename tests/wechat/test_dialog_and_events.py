@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from bot import service as bot_service
 from models.bot import BotFeedback, BotMiss
@@ -166,6 +169,50 @@ async def test_menu_push_command_creates_the_menu_at_wechat(settings, fake_wecha
                                   capture_output=True, text=True, timeout=60)
     assert res.returncode != 0 and "菜单" in res.stderr
     assert len(fake_wechat.calls_to("cgi-bin/menu/create")) == 1
+    # A name over WeChat's 16 bytes is refused before any call to WeChat.
+    bad.write_text(json.dumps({"button": [{"type": "view", "name": "不动产登记指南", "url": "https://x.cn"}]}),
+                   encoding="utf-8")
+    res = await asyncio.to_thread(subprocess.run, [*cmd, "--file", str(bad)], env=env, cwd=REPO,
+                                  capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0 and "16 字节" in res.stderr
+    assert len(fake_wechat.calls_to("cgi-bin/menu/create")) == 1
+
+
+def _menu(*buttons):
+    return {"button": list(buttons)}
+
+
+def _click(name, key="K"):
+    return {"type": "click", "name": name, "key": key, "reply": {"text": "welcome"}}
+
+
+@pytest.mark.parametrize(("menu", "ok"), [
+    # WeChat's documented limits (创建自定义菜单): 1–3 buttons, 1–5 sub-buttons, names ≤ 16 bytes (sub 60),
+    # keys ≤ 128 bytes, URLs ≤ 1024 bytes, all counted in UTF-8.
+    (_menu(_click("一", "a"), _click("二", "b"), _click("三", "c")), True),
+    (_menu(_click("一", "a"), _click("二", "b"), _click("三", "c"), _click("四", "d")), False),
+    (_menu({"name": "指南", "sub_button": [_click(f"子{i}", f"k{i}") for i in range(5)]}), True),
+    (_menu({"name": "指南", "sub_button": [_click(f"子{i}", f"k{i}") for i in range(6)]}), False),
+    (_menu(_click("一二三四五a")), True),  # 16 bytes
+    (_menu(_click("一二三四五ab")), False),  # 17 bytes
+    (_menu({"name": "指南", "sub_button": [_click("二" * 20)]}), True),  # 60 bytes
+    (_menu({"name": "指南", "sub_button": [_click("二" * 20 + "a")]}), False),  # 61 bytes
+    (_menu({"name": "一二三四五ab", "sub_button": [_click("子")]}), False),  # a parent's name counts too
+    (_menu(_click("键", "k" * 128)), True),
+    (_menu(_click("键", "k" * 129)), False),
+    (_menu({"type": "view", "name": "官网", "url": "https://x.cn/" + "a" * 1011}), True),  # 1024 bytes
+    (_menu({"type": "view", "name": "官网", "url": "https://x.cn/" + "a" * 1012}), False),
+])
+def test_menu_file_is_checked_against_wechats_limits(tmp_path, menu, ok):
+    from server.wechat import menu as menu_module
+
+    path = tmp_path / "menu.json"
+    path.write_text(json.dumps(menu, ensure_ascii=False), encoding="utf-8")
+    if ok:
+        assert menu_module.load(path)["button"]
+    else:
+        with pytest.raises(menu_module.MenuError):
+            menu_module.load(path)
 
 
 async def test_scanning_an_organisation_invitation_joins_it_once(live, wx):
