@@ -20,6 +20,9 @@ async def _close(client, headers, *, preview=False, **body):
 
 async def test_closure_previews_then_cancels_for_the_center_and_tells_each_citizen(client, live, clock, fake_wechat):
     alice, _ = await citizen(client, code="closure-alice")
+    # When booking, the mini-program asks consent for its messages (wx.requestSubscribeMessage takes up to 3
+    # templates): Alice allowed the center-cancel one, without which WeChat answers 43101.
+    fake_wechat.accept_subscription(fake_wechat.openid_for("closure-alice"), "tmpl-booking-center-cancelled")
     bob, _ = await citizen(client)
     carol, _ = await citizen(client)
     a = (await book(client, alice, date="2026-11-25", start="09:00")).json()
@@ -181,6 +184,7 @@ async def test_closure_from_the_data_files_is_applied_ahead_and_the_citizen_told
     from server.operations import scheduled as ops_scheduled
 
     headers, _ = await citizen(client, code="seeded-closure")
+    fake_wechat.accept_subscription(fake_wechat.openid_for("seeded-closure"), "tmpl-booking-center-cancelled")
     booked = (await book(client, headers, date="2026-11-25", start="09:00")).json()
     await CalendarDay.create(date=date(2026, 11, 25), kind=DayKind.CLOSURE, name="线路改造", halls=[], sessions=None)
     await catalog_service.changed(live.app)
