@@ -1,9 +1,9 @@
-"""Knowledge base (publisher, admin): entries with search, edit and reload; unanswered questions with one
-click to attach one to an entry as a new phrasing, or to start a new entry from it; feedback per entry.
+"""Knowledge base (publisher, admin): entries with search, edit, delete and reload; unanswered questions with
+one click to attach one to an entry as a new phrasing, or to start a new entry from it; feedback per entry.
 
-Built on bot/service.py as it is today (the knowledge base is a YAML file edited under a Redis lock, then
-reloaded in every worker). Issue 15 moves it into the database and adds its own "attach a miss" step:
-`attach` below then calls that instead of update_entry + reload."""
+Every action calls the bot service function its staff API route calls (bot/views.py, /api/staff/bot/...):
+the entries live in the database and each edit is checked and published to every worker by the service
+itself, so these pages only turn forms into those calls and errors into messages by their field."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sanic import Blueprint, Request
 from sanic.response import redirect
 
 from bot import service
-from bot.schemas import KbEntryCreate, KbEntryUpdate
+from bot.schemas import KbEntryCreate, KbEntryUpdate, MissAttach
 from server.console.forms import FormError, fields, from_app_error, parse
 from server.console.render import render
 from server.console.session import page
@@ -40,15 +40,23 @@ def _matches(entry: dict, q: str) -> bool:
     return q.lower() in text.lower()
 
 
+async def _votes(request: Request) -> dict[str, dict]:
+    return {s["entry_id"]: s for s in await service.get_feedback_summary(app=request.app)}
+
+
 async def _index(request: Request, *, status: int = 200, **extra):
     app = request.app
     q = (request.args.get("q") or "").strip()
     entries = await service.get_all_entries(app=app)
-    votes = {s["entry_id"]: s for s in await service.get_feedback_summary(app=app)}
     misses = await service.get_all_misses(redis=app.ctx.redis, keys=app.ctx.keys, limit=20)
     shown = [e for e in entries if _matches(e, q)] if q else entries
     return render(request, "kb.html", status=status, entries=shown, all_entries=entries, total=len(entries),
-                  q=q, votes=votes, misses=misses, **extra)
+                  q=q, votes=await _votes(request), misses=misses, **extra)
+
+
+async def _entry_page(request: Request, entry: dict, *, status: int = 200, **extra):
+    return render(request, "kb_entry.html", status=status, entry=entry,
+                  vote=(await _votes(request)).get(entry.get("id")), **extra)
 
 
 @bp.get("/")
@@ -70,21 +78,19 @@ async def reload(request: Request):
 @bp.post("/attach")
 @page(*EDITORS)
 async def attach(request: Request):
-    """Attach an unanswered question to an entry as a new phrasing, then reload so the bot answers it."""
+    """Attach an unanswered question to an entry as a new phrasing: answered at once in every worker."""
     data = fields(request)
-    question, entry_id = data.get("question", ""), data.get("entry_id", "")
+    question = data.get("question", "")
     try:
-        if not entry_id:
+        if not data.get("entry_id"):
             raise FormError({"entry_id": "请选择条目"})
-        entry = await service.get_entry_or_raise(app=request.app, entry_id=entry_id)
-        changes = parse(KbEntryUpdate, {"phrasings": [*entry["phrasings"], question]}).model_dump(exclude_none=True)
-        await service.update_entry(app=request.app, entry_id=entry_id, changes=changes)
-        await service.reload(app=request.app)
+        body = parse(MissAttach, {"question": question, "entry_id": data["entry_id"]})
+        entry = await service.attach_miss(app=request.app, question=body.question, entry_id=body.entry_id)
     except FormError as exc:
         return await _index(request, status=422, errors={"": next(iter(exc.errors.values()))})
     except AppError as exc:
         return await _index(request, status=exc.status, errors={"": exc.message})
-    return await _index(request, flash=f"已将“{question}”加为“{entry['question']}”的问法，并重新加载")
+    return await _index(request, flash=f"已将“{question}”加为“{entry['question']}”的问法，已生效")
 
 
 @bp.get("/new")
@@ -92,21 +98,23 @@ async def attach(request: Request):
 async def new(request: Request):
     question = request.args.get("question") or ""
     return render(request, "kb_entry.html", entry={"question": question, "phrasings": [question] if question else []},
-                  creating=True)
+                  creating=True, miss=question)
 
 
 @bp.post("/new")
 @page(*EDITORS)
 async def create(request: Request):
     data = _entry_data(request)
+    miss = fields(request).get("miss", "")
     try:
         body = parse(KbEntryCreate, data)
         await service.create_entry(app=request.app, entry=body.model_dump())
-        await service.reload(app=request.app)
+        if miss:  # started from an unanswered question: the same step as attaching it takes it off the list
+            await service.attach_miss(app=request.app, question=miss, entry_id=body.id)
     except FormError as exc:
-        return render(request, "kb_entry.html", status=422, entry=data, creating=True, errors=exc.errors)
+        return render(request, "kb_entry.html", status=422, entry=data, creating=True, miss=miss, errors=exc.errors)
     except AppError as exc:
-        return render(request, "kb_entry.html", status=exc.status, entry=data, creating=True,
+        return render(request, "kb_entry.html", status=exc.status, entry=data, creating=True, miss=miss,
                       errors=from_app_error(exc, KB_FIELDS).errors)
     return redirect(f"/console/kb/{body.id}")
 
@@ -114,7 +122,7 @@ async def create(request: Request):
 @bp.get("/<entry_id>")
 @page(*EDITORS)
 async def edit(request: Request, entry_id: str):
-    return render(request, "kb_entry.html", entry=await service.get_entry_or_raise(app=request.app, entry_id=entry_id))
+    return await _entry_page(request, await service.get_entry_or_raise(app=request.app, entry_id=entry_id))
 
 
 @bp.post("/<entry_id>")
@@ -125,10 +133,19 @@ async def update(request: Request, entry_id: str):
     try:
         changes = parse(KbEntryUpdate, data).model_dump(exclude_none=True)
         entry = await service.update_entry(app=request.app, entry_id=entry_id, changes=changes)
-        await service.reload(app=request.app)
     except FormError as exc:
-        return render(request, "kb_entry.html", status=422, entry=data | {"id": entry_id}, errors=exc.errors)
+        return await _entry_page(request, data | {"id": entry_id}, status=422, errors=exc.errors)
     except AppError as exc:
-        return render(request, "kb_entry.html", status=exc.status, entry=data | {"id": entry_id},
-                      errors=from_app_error(exc, KB_FIELDS).errors)
-    return render(request, "kb_entry.html", entry=entry, flash="已保存并重新加载")
+        return await _entry_page(request, data | {"id": entry_id}, status=exc.status,
+                                 errors=from_app_error(exc, KB_FIELDS).errors)
+    return await _entry_page(request, entry, flash="已保存，已生效")
+
+
+@bp.post("/<entry_id>/delete")
+@page(*EDITORS)
+async def delete(request: Request, entry_id: str):
+    try:
+        await service.delete_entry(app=request.app, entry_id=entry_id)
+    except AppError as exc:
+        return await _index(request, status=exc.status, errors={"": exc.message})
+    return await _index(request, flash=f"已删除条目 {entry_id}")
