@@ -62,6 +62,20 @@ async def _drop_pg_database(admin_url: str, name: str) -> None:
         await conn.close()
 
 
+@contextlib.asynccontextmanager
+async def scratch_settings(tmp_path: Path, *, postgres: bool, prefix: str = "dengji_m"):
+    """Settings on a database of their own: a SQLite file, or a throw-away PostgreSQL database dropped afterwards."""
+    if not postgres:
+        yield Settings(env="test", home=tmp_path, database_url=f"sqlite://{tmp_path}/m.sqlite3", data_key=TEST_DATA_KEY)
+        return
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    await _create_pg_database(PG_URL, name)
+    try:
+        yield Settings(env="test", home=tmp_path, database_url=_pg_database_url(PG_URL, name), data_key=TEST_DATA_KEY)
+    finally:
+        await _drop_pg_database(PG_URL, name)
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory) -> str:
     """One database for the whole run, its schema generated from the models once."""

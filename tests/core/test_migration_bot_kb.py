@@ -4,14 +4,13 @@ knowledge base can then be seeded and read from it."""
 from __future__ import annotations
 
 import importlib
-import uuid
 from pathlib import Path
 
 from tortoise import Tortoise, connections
 from tortoise.migrations.api.migrate import migrate as run_migrate
 
 from config.settings import Settings
-from tests.conftest import PG_URL, TEST_DATA_KEY, _create_pg_database, _drop_pg_database, _pg_database_url
+from tests.conftest import PG_URL, scratch_settings
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "models" / "migrations"
 
@@ -79,16 +78,5 @@ async def _tables(conn, settings: Settings) -> set[str]:
 async def test_bot_kb_migration_upgrades_a_database_with_data(tmp_path):
     # On the suite's own backend: Tortoise keeps per-model SQL built for the first backend it wrote to, so one
     # process must not write through the ORM to both (each leg of the suite runs this on its backend).
-    if not PG_URL:
-        settings = Settings(env="test", home=tmp_path, database_url=f"sqlite://{tmp_path}/m.sqlite3",
-                            data_key=TEST_DATA_KEY)
+    async with scratch_settings(tmp_path, postgres=bool(PG_URL)) as settings:
         await _upgrade_with_data(settings)
-        return
-    name = f"dengji_m_{uuid.uuid4().hex[:8]}"
-    await _create_pg_database(PG_URL, name)
-    try:
-        settings = Settings(env="test", home=tmp_path, database_url=_pg_database_url(PG_URL, name),
-                            data_key=TEST_DATA_KEY)
-        await _upgrade_with_data(settings)
-    finally:
-        await _drop_pg_database(PG_URL, name)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from tortoise import Tortoise, connections
 from tortoise.migrations.api.migrate import migrate
 
 from config.settings import Settings
 from server.core.crypto import PiiCipher
-from tests.conftest import PG_URL, TEST_DATA_KEY, _create_pg_database, _drop_pg_database, _pg_database_url
+from tests.conftest import requires_postgres, scratch_settings
 from tests.factories import make_id_number
 
 
@@ -76,17 +74,11 @@ async def _run(settings: Settings) -> None:
 
 
 async def test_identity_migration_keeps_claims_unverified_on_sqlite(tmp_path):
-    await _run(Settings(env="test", home=tmp_path, database_url=f"sqlite://{tmp_path}/m.sqlite3",
-                        data_key=TEST_DATA_KEY))
+    async with scratch_settings(tmp_path, postgres=False) as settings:
+        await _run(settings)
 
 
+@requires_postgres
 async def test_identity_migration_keeps_claims_unverified_on_postgres(tmp_path):
-    if not PG_URL:
-        pytest.skip("DENGJI_TEST_DATABASE_URL not set: no PostgreSQL server")
-    name = f"dengji_m_{uuid.uuid4().hex[:8]}"
-    await _create_pg_database(PG_URL, name)
-    try:
-        await _run(Settings(env="test", home=tmp_path, database_url=_pg_database_url(PG_URL, name),
-                            data_key=TEST_DATA_KEY))
-    finally:
-        await _drop_pg_database(PG_URL, name)
+    async with scratch_settings(tmp_path, postgres=True) as settings:
+        await _run(settings)

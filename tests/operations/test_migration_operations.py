@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
-
-import pytest
 from tortoise import Tortoise, connections
 from tortoise.migrations.api.migrate import migrate
 
 from config.settings import Settings
-from tests.conftest import PG_URL, TEST_DATA_KEY, _create_pg_database, _drop_pg_database, _pg_database_url
+from tests.conftest import requires_postgres, scratch_settings
 
 NOW = "2026-11-20 09:00:00+00:00"
 ROWS = [
@@ -95,21 +92,15 @@ async def _migrate_with_data(settings: Settings) -> None:
         await Tortoise.close_connections()
 
 
-async def test_0002_migrates_a_sqlite_database_with_data(tmp_path):
-    await _run(Settings(env="test", home=tmp_path, database_url=f"sqlite://{tmp_path}/m.sqlite3",
-                        data_key=TEST_DATA_KEY))
+async def test_operations_migration_on_a_sqlite_database_with_data(tmp_path):
+    async with scratch_settings(tmp_path, postgres=False) as settings:
+        await _run(settings)
 
 
-async def test_0002_migrates_a_postgres_database_with_data(tmp_path):
-    if not PG_URL:
-        pytest.skip("DENGJI_TEST_DATABASE_URL not set: no PostgreSQL server")
-    name = f"dengji_m2_{uuid.uuid4().hex[:8]}"
-    await _create_pg_database(PG_URL, name)
-    try:
-        await _run(Settings(env="test", home=tmp_path, database_url=_pg_database_url(PG_URL, name),
-                            data_key=TEST_DATA_KEY))
-    finally:
-        await _drop_pg_database(PG_URL, name)
+@requires_postgres
+async def test_operations_migration_on_a_postgres_database_with_data(tmp_path):
+    async with scratch_settings(tmp_path, postgres=True) as settings:
+        await _run(settings)
 
 
 def test_operations_migration_follows_the_chain():
