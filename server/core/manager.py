@@ -62,6 +62,10 @@ class DengjiWorkerManager(WorkerManager):
         while not self._all_workers_ack():
             if self._shutting_down:
                 break
+            # A worker killed while starting (OOM, an operator's kill) never reports ready and sends no
+            # message: restart it here too, and give its successor the full start-up time.
+            if self._restart_dead_starting():
+                deadline = time.monotonic() + self.THRESHOLD / 10
             if time.monotonic() > deadline:
                 log.error("workers did not report ready within %.0f s; stopping", self.THRESHOLD / 10)
                 self.kill()
@@ -77,6 +81,21 @@ class DengjiWorkerManager(WorkerManager):
             held.append(message)  # e.g. a restart request: handled once everyone is up
         for message in held:
             self.monitor_publisher.send(message)
+
+    def _restart_dead_starting(self) -> bool:
+        restarted = False
+        for process in self.transient_processes:
+            if process.state in (ProcessState.IDLE, ProcessState.RESTARTING) or process.is_alive():
+                continue
+            # Only a death by signal: a worker whose start-up raised exits with a code and says so
+            # (__TERMINATE_EARLY__), and restarting it would only fail again.
+            if process.exitcode is None or process.exitcode >= 0:
+                continue
+            self._restart_dead(process)
+            if self._shutting_down:
+                break
+            restarted = True
+        return restarted
 
     def kill(self) -> None:
         """SIGKILL this manager's workers, and nothing else."""
