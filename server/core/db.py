@@ -159,7 +159,7 @@ async def migrate(settings: Settings) -> tuple[list[str], list[str]]:
         # Tortoise's migrations lose indexes (SQLite table remakes, AddField db_index): put them back.
         from server.core.schema_indexes import restore_indexes
 
-        await restore_indexes(connections.get("default"), settings.is_postgres)
+        await restore_indexes(connections.get("default"), settings.is_postgres, announce=bool(before))
     finally:
         await Tortoise.close_connections()
     return before, plan

@@ -98,8 +98,11 @@ async def _check_no_duplicates(conn: BaseDBAsyncClient, model: type[Model], cols
             f"请先合并或删除重复行，再运行 `dengji db init`。")
 
 
-async def restore_indexes(conn: BaseDBAsyncClient, postgres: bool) -> list[str]:
-    """Create every declared index the database lacks; return their names (empty when none lacked)."""
+async def restore_indexes(conn: BaseDBAsyncClient, postgres: bool, announce: bool = True) -> list[str]:
+    """Create every declared index the database lacks; return their names (empty when none lacked).
+
+    `announce=False` for a database the migrations just created: its lost indexes are routine, not news.
+    """
     existing = await existing_indexes(conn, postgres)
     gen = conn.schema_generator(conn)
     missing = []
@@ -120,5 +123,5 @@ async def restore_indexes(conn: BaseDBAsyncClient, postgres: bool) -> list[str]:
         quoted = ", ".join(f'"{c}"' for c in cols)
         await conn.execute_script(
             f'CREATE {"UNIQUE " if unique else ""}INDEX IF NOT EXISTS "{name}" ON "{table}" ({quoted})')
-        log.warning("restored %sindex %s on %s (%s)", "unique " if unique else "", name, table, ", ".join(cols))
+        (log.warning if announce else log.debug)("restored %sindex %s on %s (%s)", "unique " if unique else "", name, table, ", ".join(cols))
     return [name for _m, name, _c, _u in missing]

@@ -88,6 +88,7 @@ def test_db_init_says_it_created_the_schema(tmp_path):
     env = _env(tmp_path)
     first = _run(["db", "init"], env)
     assert first.returncode == 0 and "已创建数据库结构" in first.stdout, first.stderr
+    assert "restored" not in first.stderr, first.stderr  # a new database's indexes are no news
     again = _run(["db", "init"], env)
     assert again.returncode == 0 and "已是最新" in again.stdout
 
