@@ -10,6 +10,8 @@ username's count. The price, accepted: someone who knows a username can lock it 
 from __future__ import annotations
 
 import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
@@ -18,6 +20,13 @@ from models import AuditLog, StaffRole, StaffUser
 from server.core.errors import AppError, Conflict, NotFound
 
 _hasher = PasswordHasher()
+# argon2 is deliberately slow (~150 ms of CPU each): run it off the event loop, on at most all cores but one,
+# so that a burst of logins queues here instead of starving the loop (whose Redis calls would time out).
+_HASH_POOL = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 2) - 1), thread_name_prefix="argon2")
+
+
+async def _argon2(method, *args):
+    return await asyncio.get_running_loop().run_in_executor(_HASH_POOL, method, *args)
 
 
 class LoginRejected(AppError):
@@ -87,7 +96,7 @@ async def update(*, user: StaffUser, actor_id: int, changes: dict) -> StaffUser:
 
 
 async def _set_password(user: StaffUser, password: str) -> None:
-    user.password_hash = await asyncio.to_thread(_hasher.hash, password)
+    user.password_hash = await _argon2(_hasher.hash, password)
     user.session_version += 1  # every session issued before the change ends
     await user.save(update_fields=["password_hash", "session_version", "updated_at"])
 
@@ -95,7 +104,7 @@ async def _set_password(user: StaffUser, password: str) -> None:
 async def change_password(*, user: StaffUser, current: str, new: str) -> StaffUser:
     """Change one's own password (the current one is checked); other sessions end."""
     try:
-        await asyncio.to_thread(_hasher.verify, user.password_hash, current)
+        await _argon2(_hasher.verify, user.password_hash, current)
     except VerificationError as exc:
         raise WrongPassword() from exc
     await _set_password(user, new)
@@ -120,8 +129,7 @@ async def create(*, username: str, password: str, display_name: str, role: Staff
     """Create a staff account with an argon2-hashed password."""
     if await StaffUser.exists(username=username):
         raise Conflict("用户名已存在", code="STAFF_EXISTS")
-    # argon2 is deliberately slow: keep it off the event loop.
-    password_hash = await asyncio.to_thread(_hasher.hash, password)
+    password_hash = await _argon2(_hasher.hash, password)
     return await StaffUser.create(username=username, password_hash=password_hash, display_name=display_name,
                                   role=role, hall_code=hall_code)
 
@@ -131,7 +139,7 @@ async def authenticate(*, username: str, password: str) -> StaffUser:
     # Verify against a dummy hash when the user is unknown, so timing does not reveal usernames.
     stored = user.password_hash if user else _DUMMY_HASH
     try:
-        await asyncio.to_thread(_hasher.verify, stored, password)
+        await _argon2(_hasher.verify, stored, password)
     except VerificationError as exc:
         raise LoginRejected() from exc
     if user is None:
