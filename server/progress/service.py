@@ -598,6 +598,8 @@ def case_read(case: Case, *, applicants: list[CaseApplicant], history: list[Case
         "overdue": overdue,
         "accepted_at": _iso(case.accepted_at, catalog),
         "promised_date": case.promised_date.isoformat() if case.promised_date else None,
+        # Counted over a provisional calendar (holidays not yet published): an estimate until they are.
+        "promised_date_provisional": bool(case.promised_date and catalog.is_provisional(case.promised_date)),
         "finished": rules.stage(case.stage).finished,
         "missing_materials": list(case.missing_materials or []) if case.stage == "correction_required" else [],
         "delivery": {"method": case.delivery_method,
@@ -782,7 +784,9 @@ def stage_text(data: dict) -> str:
     lines = [f"受理编号 {data['receipt_no']}（{data['business_type']['name']}）",
              f"当前环节：{data['stage_label']}（{(data['stage_at'] or '')[:16].replace('T', ' ')}）"]
     if data["promised_date"]:
-        lines.append(f"承诺办结日期：{data['promised_date']}")
+        note = (f"（暂定：{data['promised_date'][:4]}年节假日安排尚未公布，以公布后的工作日为准）"
+                if data.get("promised_date_provisional") else "")
+        lines.append(f"承诺办结日期：{data['promised_date']}{note}")
     if data["overdue"]:
         lines.append(f"状态：{data['status_label']}，我们已提醒工作人员尽快办理，如有疑问请致电中心。")
     if data["missing_materials"]:

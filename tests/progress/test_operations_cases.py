@@ -173,3 +173,17 @@ async def _consent(live, fake, id_number: str, times: int = 5) -> None:
     citizen = await Citizen.get(id_hash=service.id_hash(live.ctx.cipher, id_number))
     template_id = service.rules_for(live.ctx.settings).templates["stage_changed"]["template_id"]
     fake.accept_subscription(citizen.openid, template_id, times=times)
+
+
+async def test_a_promised_date_in_a_provisional_calendar_year_is_marked_as_provisional(live, client, ingest):
+    _, id_number = await bound_citizen(client)
+    # Tuesday 29 December 2026 + 3 working days over 元旦 2027 (calendar.yaml: 2027 provisional) → 4 January 2027.
+    await ingest.send(created(RNO, [("张三", id_number)], accepted_at="2026-12-29T09:00:00+08:00"))
+    data = await _lookup(client, id_number)
+    assert data["promised_date"] == "2027-01-04" and data["promised_date_provisional"] is True
+    assert "承诺办结日期：2027-01-04（暂定：2027年节假日安排尚未公布" in service.stage_text(data)
+    await ingest.send(created("2026-1008-000778", [("张三", id_number)], accepted_at="2026-12-01T09:00:00+08:00"))
+    res = await client.post("/api/progress/lookup", json={"receipt_no": "2026-1008-000778",
+                                                          "id_last6": id_number[-6:]})
+    assert res.json()["promised_date_provisional"] is False
+    assert "暂定" not in service.stage_text(res.json())
