@@ -913,9 +913,10 @@ async def claim_notification(*, stage_entry_id: int, citizen_id: int, now: datet
 
 
 async def mark_attempt(*, stage_entry_id: int, citizen_id: int, now: datetime | None = None) -> None:
-    """Note, just before the WeChat call, that this push may leave: from here on a crash means "unknown"."""
-    await CaseNotification.filter(stage_entry_id=stage_entry_id, citizen_id=citizen_id, status="sending").update(
-        attempted_at=now or datetime.now(UTC))
+    """Note, just before the WeChat call, that this push may leave: from here on a crash means it may have been
+    delivered. A resend keeps the time of the interrupted attempt (the one that may have been delivered)."""
+    await CaseNotification.filter(stage_entry_id=stage_entry_id, citizen_id=citizen_id, status="sending",
+                                  attempted_at__isnull=True).update(attempted_at=now or datetime.now(UTC))
 
 
 STUCK_AFTER = timedelta(minutes=10)

@@ -125,11 +125,12 @@ async def test_push_crashed_after_wechat_accepted_is_retried_and_reaches_the_cit
     fake_wechat.accept_subscription(openid, template_id, times=1)
     await _crash(live, row, call="accepted")
     assert len(fake_wechat.sent("subscribe", touser=openid)) == 1
+    delivered_at = (await CaseNotification.get(id=row.id)).attempted_at
     await _sweep(live)
     assert len(fake_wechat.sent("subscribe", touser=openid)) == 1  # the resend met 43101: consent already used
     done = await CaseNotification.get(id=row.id)
     assert done.status == "sent" and done.error == service.CONSENT_USED  # delivered before the crash
-    assert done.sent_at == done.attempted_at
+    assert done.sent_at == done.attempted_at == delivered_at  # when the interrupted attempt reached the citizen
 
 
 async def test_push_crashed_before_the_wechat_call_is_sent_once_by_the_sweep(live, client, ingest, fake_wechat):
