@@ -51,6 +51,11 @@ SELECT now(), now(), 'R' || g, (ARRAY{types})[1 + g % 13], (ARRAY{halls})[1 + (g
 INSERT INTO walk_in (hall_code, date, business_type, channel_code, queue_no, staff_id, created_at)
 SELECT (ARRAY{halls})[1 + g % 6], $2::date + (g % 365), 'seizure', 'seizure', 1, 1, now()
   FROM generate_series(1, $1::int / 20) AS g;
+INSERT INTO queue_ticket (hall_code, date, number, business_type, status, calls, issued_at, called_at, done_at)
+SELECT (ARRAY{halls})[1 + g % 6], $2::date + (g % 365), g, 'secondhand_transfer', 'done', 1, t,
+       t + (g % 40) * interval '1 minute', t + (g % 40 + 10) * interval '1 minute'
+  FROM generate_series(1, $1::int) AS g,
+       LATERAL (SELECT $2::date + (g % 365) * interval '1 day' + interval '9 hours' AS t) AS x;
 """
 
 RAW = """
@@ -104,7 +109,8 @@ async def main(args) -> None:
         for statement in filter(str.strip, sql.split(";")):
             await conn.execute(statement, args.rows, START)
         await conn.execute("ANALYZE")
-        print(f"filled {args.rows:,} bookings, {args.rows:,} cases, {args.rows // 20:,} walk-ins "
+        print(f"filled {args.rows:,} bookings, {args.rows:,} cases, {args.rows // 20:,} walk-ins, "
+              f"{args.rows:,} queue tickets "
               f"in {time.perf_counter() - t:.1f} s")
         end = START + timedelta(days=364)
         after = end + timedelta(days=30)

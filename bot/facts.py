@@ -34,8 +34,18 @@ def _periods_text(periods) -> str:
     return "，".join(parts)
 
 
-def build(*, rules: Any, center: dict, fee: dict, weekday, saturday) -> dict[str, Any]:
-    """Return the placeholder values from booking rules, centre settings, fee policy and hall sessions."""
+def where_text(name: str, open_halls: list[str], paused: list[tuple[str, str]]) -> str:
+    """Where a business type is handled, in words: every hall, or the halls open and those paused with why."""
+    if not paused:
+        return f"{name}可在各服务大厅办理。"
+    text = f"{name}目前可在{'、'.join(open_halls)}办理" if open_halls else f"{name}目前各大厅均暂停办理"
+    return text + "；" + "；".join(f"{hall}暂停办理（{reason}）" for hall, reason in paused) + "。"
+
+
+def build(*, rules: Any, center: dict, fee: dict, weekday, saturday,
+          where: dict[str, str] | None = None) -> dict[str, Any]:
+    """Return the placeholder values from booking rules, centre settings, fee policy and hall sessions;
+    `where` maps business type codes to where they are handled (answers write `{where_<code>}`)."""
     hotline = center.get("hotline") or {}
     facts: dict[str, Any] = {
         "window_days": rules.window_days,
@@ -53,6 +63,8 @@ def build(*, rules: Any, center: dict, fee: dict, weekday, saturday) -> dict[str
         "fee_nonresidential": fee.get("non_residential"),
         "certificate_fee": fee.get("certificate_fee"),
         "free_certificates": fee.get("free_certificates_per_case"),
+        "small_micro_fee": ("小微企业免收登记费" if fee.get("small_micro_enterprise_exempt")
+                            else "小微企业按标准收取登记费"),
         "hotline": hotline.get("number"),
         "hotline_hours": str(hotline.get("hours_text") or "").replace(" ", ""),
         "public_account": center.get("public_account"),
@@ -64,6 +76,7 @@ def build(*, rules: Any, center: dict, fee: dict, weekday, saturday) -> dict[str
             facts["lunch_break"] = f"{_hm(weekday[0][1])}–{_hm(weekday[1][0])}"
     if saturday:
         facts["saturday_hours"] = _periods_text(saturday)
+    facts |= {f"where_{code}": text for code, text in (where or {}).items()}
     return {k: v for k, v in facts.items() if v is not None}
 
 
@@ -72,8 +85,13 @@ def from_catalog(catalog) -> dict[str, Any]:
     halls = [h for h in catalog.halls.values() if h.active]
     weekday = halls[0].weekday if halls else ()
     saturday = next((h.saturday for h in halls if h.saturday), ())
+    # Per-hall business scope: a pause at a hall changes the answers naming halls for that business.
+    where = {bt.code: where_text(bt.name, [h.name for h in halls if catalog.pause_reason(h.code, bt.code) is None],
+                                 [(h.name, catalog.pause_reason(h.code, bt.code)) for h in halls
+                                  if catalog.pause_reason(h.code, bt.code) is not None])
+             for bt in catalog.business_types.values() if bt.active}
     return build(rules=catalog.rules, center=dict(catalog.settings.get("center") or {}),
-                 fee=dict(catalog.settings.get("fee_policy") or {}), weekday=weekday, saturday=saturday)
+                 fee=dict(catalog.settings.get("fee_policy") or {}), weekday=weekday, saturday=saturday, where=where)
 
 
 @lru_cache(maxsize=4)
@@ -90,8 +108,11 @@ def _from_seed(seed_dir: str, stamp: tuple) -> dict[str, Any]:
     period = lambda ss: tuple((time.fromisoformat(x["start"]), time.fromisoformat(x["end"])) for x in ss or [])  # noqa: E731
     weekday = period((halls[0].get("sessions") or {}).get("weekday")) if halls else ()
     saturday = next((period(h["sessions"]["saturday"]) for h in halls if (h.get("sessions") or {}).get("saturday")), ())
+    business = read("business_types.yaml")
+    # The files hold no pauses (staff set them in the service): every business type at every hall.
+    where = {b["code"]: where_text(b["name"], [], []) for b in business.get("business_types") or []}
     return build(rules=BookingRules.model_validate(read("booking_rules.yaml")), center=read("center.yaml"),
-                 fee=read("business_types.yaml").get("fee_policy") or {}, weekday=weekday, saturday=saturday)
+                 fee=business.get("fee_policy") or {}, weekday=weekday, saturday=saturday, where=where)
 
 
 def load(seed_dir: Path | None = None) -> dict[str, Any]:

@@ -72,11 +72,9 @@ async def handover(*, app, question: str | None, channel: str) -> BotReply:
     `transfer_customer_service` reply), otherwise say when staff are back and leave the question for them."""
     bot = app.ctx.bot
     cat = await catalog_service.get(app)
-    hotline = (cat.settings.get("center") or {}).get("hotline") or {}
-    start = time.fromisoformat(str(hotline.get("start", "09:00")))
-    end = time.fromisoformat(str(hotline.get("end", "17:00")))
+    start, _ = cat.hotline_hours()
     now = clock.of(app.ctx).now(cat.tz)
-    on_duty = cat.is_working_day(now.date()) and start <= now.time() < end
+    on_duty = cat.hotline_open(now)
     if on_duty:
         if channel == "oa":
             return BotReply(kind="transfer", text=bot.text("handover_now", "正在为您转接人工客服，请稍候。"),

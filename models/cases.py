@@ -129,7 +129,8 @@ class CaseNotification(TimestampedModel):
     status = fields.CharField(max_length=16, default="pending")  # pending | sending | sent | failed
     claimed_at = fields.DatetimeField(null=True)
     # Written just before the WeChat call: a row stuck in "sending" without it never left, so the sweep
-    # may send it; with it the outcome is unknown and a subscribe message (no client_msg_id) is not repeated.
+    # sends it; with it the sweep resends it marked RESUMED, and 43101 (one-time consent already used) on
+    # that resend means the interrupted attempt was delivered (server/progress/service.py: recover_stuck).
     attempted_at = fields.DatetimeField(null=True)
     sent_at = fields.DatetimeField(null=True)
     tries = fields.IntField(default=0)

@@ -411,6 +411,10 @@ async def slots(ctx, *, catalog: Catalog, now: datetime, hall: HallInfo, day: da
         "open": bool(items),
         "released": released,
         "release_time": catalog.rules.release_time.strftime("%H:%M"),
+        # A day of a year whose holidays are not yet published: it may still become a holiday (the booking is
+        # then cancelled by the center and the citizen told, never counted as a no-show).
+        "provisional": catalog.is_provisional(day),
+        "provisional_note": catalog.provisional_note(day),
         "slots": items,
     }
 

@@ -151,9 +151,22 @@ async def book_online(app, *, citizen_id: int, body, idempotency_key: str | None
     return service.read(app.ctx.cipher, catalog, booking, with_hint=True), created
 
 
+def require_hotline_open(catalog, now) -> None:
+    """Refuse acting on a caller's behalf outside the hotline's hours: nobody answers the line then, so such a
+    booking cannot come from a call (center.yaml hotline.start/end, working days only; the bot's hand-over
+    to a person uses the same hours)."""
+    if not catalog.hotline_open(now):
+        hotline = (catalog.settings.get("center") or {}).get("hotline") or {}
+        start, end = catalog.hotline_hours()
+        hours = hotline.get("hours_text") or f"工作日 {start:%H:%M}–{end:%H:%M}"
+        raise AppError(f"现在不在热线服务时间（{hours}），不能办理电话预约或取消", code="HOTLINE_CLOSED",
+                       status=409, details={"hours": hours})
+
+
 async def book_by_hotline(app, *, staff_id: int, body, idempotency_key: str | None) -> tuple[Booking, bool]:
-    """Book on a caller's behalf (热线电话预约) from the hotline share of the slot."""
+    """Book on a caller's behalf (热线电话预约) from the hotline share of the slot, during hotline hours."""
     catalog, now = await context(app)
+    require_hotline_open(catalog, now)
     applicant = await service.applicant_from_caller(cipher=app.ctx.cipher, name=body.name, id_number=body.id_number,
                                                     mobile=body.mobile)
     payload = body.model_copy(update={"name": "", "id_number": applicant.id_hash, "mobile": ""})

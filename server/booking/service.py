@@ -970,6 +970,7 @@ def read(cipher: PiiCipher, catalog: Catalog, booking: Booking, *, with_hint: bo
         "queue_no": f"{booking.queue_no:03d}" if booking.queue_no else None,
         "checked_in_at": booking.checked_in_at.isoformat() if booking.checked_in_at else None,
         "created_at": booking.created_at.isoformat() if booking.created_at else None,
+        "provisional_note": catalog.provisional_note(booking.date),
     }
     if with_hint:
         out["online_hint"] = catalog.mode_on(bt, booking.date).online_hint if bt is not None else None

@@ -105,10 +105,11 @@ async def decline(request: Request, booking_id: int):
 @bp.post("/bookings/<booking_id:int>/cancel")
 @require_staff("hotline")
 async def staff_cancel(request: Request, booking_id: int):
-    """Cancel a booking on a caller's behalf (same cut-off as online)."""
+    """Cancel a booking on a caller's behalf (same cut-off as online), during hotline hours."""
     booking = await service.get_or_raise(booking_id=booking_id)
     _scope(request, booking.hall_code)
     catalog, now = await flows.context(request.app)
+    flows.require_hotline_open(catalog, now)
     booking = await service.cancel(ctx=request.app.ctx, catalog=catalog, now=now, booking=booking)
     return json((await _audited(request, [booking], catalog))[0])
 

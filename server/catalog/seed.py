@@ -75,6 +75,7 @@ async def seed(settings: Settings) -> str:
     await _upsert(CenterSetting, ("key",), [
         {"key": "booking_rules", "value": booking_rules},
         {"key": "center", "value": data.center.model_dump(mode="json")},
+        {"key": "calendar", "value": {"provisional_years": sorted(cal.provisional_years)}},
         {"key": "fee_policy", "value": data.fee_policy.model_dump(mode="json")},
         {"key": "walk_in_channels", "value": [w.model_dump(mode="json") for w in data.walk_in_channels]},
     ])

@@ -141,6 +141,30 @@ class Catalog:
         """Return why a business type is paused at a hall, or None when the hall handles it."""
         return self.paused.get((hall_code, business_type))
 
+    def is_provisional(self, day: date) -> bool:
+        """Tell whether a day's year has only a provisional calendar (calendar.yaml provisional_years: the State
+        Council has not published its holidays yet, so holidays and make-up workdays may still change)."""
+        return day.year in ((self.settings.get("calendar") or {}).get("provisional_years") or ())
+
+    def provisional_note(self, day: date) -> str | None:
+        """What citizens are told about a date of a provisional year, else None."""
+        if not self.is_provisional(day):
+            return None
+        return f"{day.year}年节假日安排尚未正式公布，该日期按暂定日历计算，如有调整将另行通知"
+
+    def hotline_hours(self) -> tuple[time, time]:
+        """The hotline's answering hours on working days (center.yaml hotline.start / hotline.end)."""
+        hotline = (self.settings.get("center") or {}).get("hotline") or {}
+        return (time.fromisoformat(str(hotline.get("start", "09:00"))),
+                time.fromisoformat(str(hotline.get("end", "17:00"))))
+
+    def hotline_open(self, now: datetime) -> bool:
+        """Tell whether the hotline answers calls now: working days (make-up workdays included, holidays not),
+        from hotline.start until hotline.end, center time."""
+        start, end = self.hotline_hours()
+        local = now.astimezone(self.tz)
+        return self.is_working_day(local.date()) and start <= local.time() < end
+
     def is_booking_only(self, hall_code: str, day: date) -> bool:
         """Tell whether a hall serves bookings only that day (Saturday duty with saturday_booking_only)."""
         hall = self.hall(hall_code)

@@ -83,7 +83,10 @@ async def decide(request: Request, booking_id: int, decision: str):
 async def _hotline(request: Request, *, status: int = 200, found: list | None = None, **extra):
     catalog, now = await flows.context(request.app)
     extra.setdefault("form", {"date": (now.date()).isoformat()})
+    hotline = (catalog.settings.get("center") or {}).get("hotline") or {}
     return render(request, "hotline.html", status=status, found=found,
+                  closed_notice=None if catalog.hotline_open(now) else
+                  f"现在不在热线服务时间（{hotline.get('hours_text', '')}），不能办理电话预约或取消。",
                   halls=[h for h in catalog.halls.values() if h.active],
                   business_types=[b for b in catalog.business_types.values() if b.active and b.booking != "walk_in"],
                   idem=secrets.token_urlsafe(12), **extra)
@@ -150,6 +153,7 @@ async def hotline_cancel(request: Request, booking_id: int):
     try:
         booking = await service.get_or_raise(booking_id=booking_id)
         catalog, now = await flows.context(request.app)
+        flows.require_hotline_open(catalog, now)
         booking = await service.cancel(ctx=request.app.ctx, catalog=catalog, now=now, booking=booking)
     except AppError as exc:
         return await _hotline(request, status=exc.status, errors={"": exc.message})

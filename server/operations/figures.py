@@ -9,7 +9,9 @@ Definitions (one place, used by the API, the CLI and the exports):
 - business_volume: cases accepted in the period (accepted_at, center time zone), by the case's hall;
 - online_rate: cases filed online (by the citizen, or by an agency/bank/developer for them) ÷ all cases
   accepted, overall and per business type by month, against `online_rate_target` in center.yaml (90 %);
-- average_wait_minutes: check-in → call, once the hall queue records calls (`wait_seconds` hook below).
+- avg_wait_seconds: average wait from getting a queue number (check-in of a booking, or a walk-in's number)
+  to the first call at a window, over the hall queue's tickets called that day (`queue_ticket.issued_at` →
+  `called_at`); tickets never called do not count. Summed per hall-day in SQL (`_queue_waits`).
 
 Speed: figures are read from daily roll-ups (models/figures.py), one row per hall-day. A day is rolled the
 first time it is asked for; days from LIVE_DAYS ago onwards are rolled again on every request (bookings and
@@ -39,10 +41,11 @@ ONLINE_CHANNELS = ("online_self", "online_agent")
 CASE_CHANNELS = ("online_self", "online_agent", "hall", "unknown")
 _CHANNEL_COLUMNS = {"online_self": "online_self", "online_agent": "online_agent", "hall": "at_hall",
                     "unknown": "unknown"}
-FIELDS = ("bookings", "check_ins", "no_shows", "walk_ins", "visitors", "business_volume", "online_rate")
+FIELDS = ("bookings", "check_ins", "no_shows", "walk_ins", "visitors", "business_volume", "online_rate",
+          "avg_wait_seconds")
 LABELS = {"period": "期间", "hall": "大厅", "bookings": "预约量", "check_ins": "签到数", "no_shows": "爽约数",
           "walk_ins": "免预约", "visitors": "接待人数", "business_volume": "业务量", "online_rate": "网办率",
-          "average_wait_minutes": "平均等候（分钟）"}
+          "avg_wait_seconds": "平均等候（秒）"}
 DEFAULT_TARGET = 0.9
 
 
@@ -54,17 +57,21 @@ def target(catalog: Catalog) -> float:
 # --------------------------------------------------------------------------- roll-ups
 
 
-def wait_seconds(rows: list[Booking]) -> tuple[int, int]:
-    """Hook for the hall queue: sum and count of check-in → call waits among checked-in bookings.
-
-    The queue (a `called_at` on bookings) is added by the console; until it exists this returns (0, 0) and the
-    figures show no average wait.
-    """
-    if "called_at" not in Booking._meta.fields_map:
-        return 0, 0
-    waits = [(b.called_at - b.checked_in_at).total_seconds() for b in rows
-             if getattr(b, "called_at", None) and b.checked_in_at]
-    return int(sum(waits)), len(waits)
+async def _queue_waits(catalog: Catalog, first: date, last: date) -> dict[tuple[date, str], tuple[int, int]]:
+    """Sum and count of check-in → call waits per hall-day, summed by the database along the queue's
+    (hall_code, date, status) index (every hall named, so the index's first column is bound)."""
+    halls = sorted(catalog.halls)
+    if not halls:
+        return {}
+    postgres = connections.get("default").capabilities.dialect == "postgres"
+    seconds = ("EXTRACT(EPOCH FROM called_at - issued_at)" if postgres
+               else "(julianday(called_at) - julianday(issued_at)) * 86400")
+    marks = ", ".join(f"${n}" for n in range(3, 3 + len(halls)))
+    rows = await _sql(
+        f"SELECT date, hall_code, SUM(ROUND({seconds})) AS wait, COUNT(*) AS n FROM queue_ticket "
+        f"WHERE date >= $1 AND date <= $2 AND hall_code IN ({marks}) AND called_at IS NOT NULL "
+        f"GROUP BY date, hall_code", first, last, *halls)
+    return {(_as_date(r["date"]), r["hall_code"]): (int(r["wait"] or 0), int(r["n"])) for r in rows}
 
 
 def _day_bounds(catalog: Catalog, day: date) -> tuple[datetime, datetime]:
@@ -94,11 +101,9 @@ async def roll_days(catalog: Catalog, days: list[date]) -> None:
                                     .group_by("date", "hall_code").values_list("date", "hall_code", "n")):
         walk[(_as_date(day), hall_code)] = n
         counts.setdefault((_as_date(day), hall_code), {})
-    waits: dict[tuple[date, str], tuple[int, int]] = {}
-    if "called_at" in Booking._meta.fields_map:
-        checked = await Booking.filter(slot_at__gte=since, slot_at__lt=until, status=BookingStatus.CHECKED_IN)
-        for key in {(b.date, b.hall_code) for b in checked}:
-            waits[key] = wait_seconds([b for b in checked if (b.date, b.hall_code) == key])
+    waits = await _queue_waits(catalog, first, last)
+    for key in waits:
+        counts.setdefault(key, {})
     case_rows = []
     for day in sorted(wanted):
         begin, end = _day_bounds(catalog, day)
@@ -169,11 +174,12 @@ class _Acc:
             "walk_ins": self.walk_ins, "visitors": self.check_ins + self.walk_ins,
             "business_volume": self.business_volume,
             "online_rate": round(self.online / self.business_volume, 4) if self.business_volume else None,
-            "average_wait_minutes": round(self.wait_seconds / self.waits / 60, 1) if self.waits else None,
+            "avg_wait_seconds": round(self.wait_seconds / self.waits) if self.waits else None,
         }
 
 
 async def _sql(sql: str, *params) -> list[dict]:
+    """Run SQL written with PostgreSQL's $n; on SQLite they become "?" (bound in order: write them in order)."""
     conn = connections.get("default")
     if conn.capabilities.dialect != "postgres":
         for n in range(len(params), 0, -1):
@@ -277,7 +283,7 @@ def _online_rates(catalog: Catalog, per_type: list[dict]) -> dict:
 
 def flat_rows(table: dict) -> list[list]:
     """The table as rows of cells (header first), shared by the CSV, the .xlsx and the terminal."""
-    cols = ["period", "hall", *FIELDS, "average_wait_minutes"]
+    cols = ["period", "hall", *FIELDS]
     out = [[LABELS[c] for c in cols]]
     for r in [*table["rows"], table["total"]]:
         out.append([("" if r[c] is None else (f"{r[c]:.1%}" if c == "online_rate" else r[c])) for c in cols])
@@ -307,7 +313,7 @@ def to_xlsx(table: dict) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = "运营数据"
-    cols = ["period", "hall", *FIELDS, "average_wait_minutes"]
+    cols = ["period", "hall", *FIELDS]
     ws.append([LABELS[c] for c in cols])
     for r in [*table["rows"], table["total"]]:
         ws.append([r[c] for c in cols])

@@ -11,6 +11,7 @@ from datetime import date, datetime, time
 
 from tortoise.exceptions import IntegrityError
 
+from bot import facts as bot_facts
 from models import Booking, Hall, HallScopePause
 from server.booking import flows as booking_flows
 from server.catalog import editing
@@ -138,15 +139,12 @@ def scope_read(catalog: Catalog, hall_code: str) -> dict:
 
 
 def where_handled(catalog: Catalog, business_type: str) -> str:
-    """Answer "where can I do X" for the bot: the halls that handle it, and those paused with their reason."""
+    """Answer "where can I do X" for the bot: the halls that handle it, and those paused with their reason
+    (the bot quotes the same text as `{where_<code>}`, bot/facts.py)."""
     bt = catalog.business_types.get(business_type)
     if bt is None or not bt.active:
         return ""
     halls = [h for h in catalog.halls.values() if h.active]
-    open_ = [h.name for h in halls if catalog.pause_reason(h.code, bt.code) is None]
-    paused = [(h.name, catalog.pause_reason(h.code, bt.code)) for h in halls
-              if catalog.pause_reason(h.code, bt.code) is not None]
-    if not paused:
-        return f"{bt.name}可在各服务大厅办理。"
-    text = f"{bt.name}目前可在{'、'.join(open_)}办理" if open_ else f"{bt.name}目前各大厅均暂停办理"
-    return text + "；" + "；".join(f"{name}暂停办理（{reason}）" for name, reason in paused) + "。"
+    return bot_facts.where_text(bt.name, [h.name for h in halls if catalog.pause_reason(h.code, bt.code) is None],
+                                [(h.name, catalog.pause_reason(h.code, bt.code)) for h in halls
+                                 if catalog.pause_reason(h.code, bt.code) is not None])

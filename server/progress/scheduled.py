@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 from arq import Retry
@@ -29,6 +30,7 @@ async def notify_stage_change(ctx: dict, *, stage_entry_id: int, citizen_id: int
     if not await service.claim_notification(stage_entry_id=stage_entry_id, citizen_id=citizen_id):
         return "skipped"  # sent, failed for good, or another runner holds it
     outcome = dict(stage_entry_id=stage_entry_id, citizen_id=citizen_id)
+    resumed = await service.is_resumed(**outcome)
     try:
         catalog = await catalog_service.load()
         content = await service.push_content(stage_entry_id=stage_entry_id, citizen_id=citizen_id,
@@ -39,12 +41,20 @@ async def notify_stage_change(ctx: dict, *, stage_entry_id: int, citizen_id: int
         await service.mark_attempt(stage_entry_id=stage_entry_id, citizen_id=citizen_id)
         await messaging.send_stage_change(ctx["mp"], **content)
     except Exception as exc:
-        code = str(getattr(exc, "errcode", None) or type(exc).__name__)
+        errcode = getattr(exc, "errcode", None)
+        code = str(errcode or type(exc).__name__)
         try_no = int(ctx.get("job_try", 1) or 1)
+        if resumed and errcode == service.CONSENT_USED_CODE:
+            # The attempt a crash interrupted used the citizen's one-time consent: it was delivered then.
+            await service.finish_notification(**outcome, status="sent", error=service.CONSENT_USED)
+            log.info("interrupted stage push had been delivered", extra={"fields": {"citizen_id": citizen_id}})
+            return "sent"
         if is_transient(exc) and try_no < NOTIFY_TRIES:
-            # Hand the claim back so the retry can take it again (WeChat answered with an error: nothing left).
-            await service.finish_notification(**outcome, status="pending", error=code)
-            await CaseNotification.filter(**outcome).update(attempted_at=None)
+            # Hand the claim back so the retry can take it again (WeChat answered with an error: nothing left
+            # this time; a resend keeps its mark, since the interrupted attempt before it may have landed).
+            await service.finish_notification(**outcome, status="pending", error=service.RESUMED if resumed else code)
+            if not resumed:
+                await CaseNotification.filter(**outcome).update(attempted_at=None)
             raise Retry(defer=min(300, 2 ** try_no)) from exc
         await service.finish_notification(**outcome, status="failed", error=code)
         log.warning("stage push failed", extra={"fields": {"errcode": code, "citizen_id": citizen_id}})
@@ -56,16 +66,21 @@ async def notify_stage_change(ctx: dict, *, stage_entry_id: int, citizen_id: int
 @periodic("progress.notify.sweep", every_seconds=300)
 async def sweep_pending(ctx: dict) -> int:
     """Re-enqueue pushes left pending (e.g. the process stopped before enqueueing) and those a crash left in
-    "sending" before they reached WeChat; one that may have left is never sent again."""
+    "sending"; one whose WeChat call may have left is resent without reaching the citizen twice
+    (service.recover_stuck)."""
     cutoff = datetime.now(UTC) - timedelta(minutes=5)
     rows = await CaseNotification.filter(status="pending", updated_at__lt=cutoff).limit(1000).values(
         "stage_entry_id", "citizen_id", "stage_entry__event_id")
-    recovered, unknown = await service.recover_stuck()
-    if unknown:
-        log.warning("stage pushes with unknown outcome closed", extra={"fields": {"count": unknown}})
+    recovered = await service.recover_stuck()
+    if recovered:
+        log.warning("interrupted stage pushes resumed", extra={"fields": {"count": len(recovered)}})
     rows = list(rows) + [r for r in recovered if r not in rows]
+    # A job id of its own per sweep round: the first job's id may still be held by its result (arq keeps it), and
+    # two enqueues of one row are harmless anyway (only one claims it).
+    round_no = int(time.time()) // 300
     for row in rows:
-        await ctx["jobs"].enqueue(NOTIFY_JOB, job_id=notify_job_id(row["stage_entry__event_id"], row["citizen_id"]),
+        job_id = f"{notify_job_id(row['stage_entry__event_id'], row['citizen_id'])}:sweep{round_no}"
+        await ctx["jobs"].enqueue(NOTIFY_JOB, job_id=job_id,
                                   stage_entry_id=row["stage_entry_id"], citizen_id=row["citizen_id"])
     return len(rows)
 

@@ -598,6 +598,8 @@ def case_read(case: Case, *, applicants: list[CaseApplicant], history: list[Case
         "overdue": overdue,
         "accepted_at": _iso(case.accepted_at, catalog),
         "promised_date": case.promised_date.isoformat() if case.promised_date else None,
+        # Counted over a provisional calendar (holidays not yet published): an estimate until they are.
+        "promised_date_provisional": bool(case.promised_date and catalog.is_provisional(case.promised_date)),
         "finished": rules.stage(case.stage).finished,
         "missing_materials": list(case.missing_materials or []) if case.stage == "correction_required" else [],
         "delivery": {"method": case.delivery_method,
@@ -782,7 +784,9 @@ def stage_text(data: dict) -> str:
     lines = [f"受理编号 {data['receipt_no']}（{data['business_type']['name']}）",
              f"当前环节：{data['stage_label']}（{(data['stage_at'] or '')[:16].replace('T', ' ')}）"]
     if data["promised_date"]:
-        lines.append(f"承诺办结日期：{data['promised_date']}")
+        note = (f"（暂定：{data['promised_date'][:4]}年节假日安排尚未公布，以公布后的工作日为准）"
+                if data.get("promised_date_provisional") else "")
+        lines.append(f"承诺办结日期：{data['promised_date']}{note}")
     if data["overdue"]:
         lines.append(f"状态：{data['status_label']}，我们已提醒工作人员尽快办理，如有疑问请致电中心。")
     if data["missing_materials"]:
@@ -909,29 +913,47 @@ async def claim_notification(*, stage_entry_id: int, citizen_id: int, now: datet
 
 
 async def mark_attempt(*, stage_entry_id: int, citizen_id: int, now: datetime | None = None) -> None:
-    """Note, just before the WeChat call, that this push may leave: from here on a crash means "unknown"."""
-    await CaseNotification.filter(stage_entry_id=stage_entry_id, citizen_id=citizen_id, status="sending").update(
-        attempted_at=now or datetime.now(UTC))
+    """Note, just before the WeChat call, that this push may leave: from here on a crash means it may have been
+    delivered. A resend keeps the time of the interrupted attempt (the one that may have been delivered)."""
+    await CaseNotification.filter(stage_entry_id=stage_entry_id, citizen_id=citizen_id, status="sending",
+                                  attempted_at__isnull=True).update(attempted_at=now or datetime.now(UTC))
 
 
 STUCK_AFTER = timedelta(minutes=10)
+# `error` of a push a crash interrupted after its WeChat call may have left; kept through transient retries so
+# the resend knows that 43101 (consent already used) means the lost attempt was delivered.
+RESUMED = "RESUMED"
+# `error` of a push recorded as sent because its resend met 43101: delivered before the crash (consent used).
+CONSENT_USED = "CONSENT_USED"
+CONSENT_USED_CODE = 43101  # "user refuse to accept the msg": no one-time consent left for this template
 
 
-async def recover_stuck(*, now: datetime | None = None) -> tuple[list[dict], int]:
-    """Deal with pushes left in "sending" by a crashed runner: those that never reached the WeChat call go
-    back to pending (returned, to be enqueued again); those that may have been sent are closed as
-    RESULT_UNKNOWN rather than sent twice (subscribe messages carry no client_msg_id to deduplicate)."""
+async def recover_stuck(*, now: datetime | None = None) -> list[dict]:
+    """Put pushes a crashed runner left in "sending" back to pending, returned to be enqueued again.
+
+    One that never reached the WeChat call (no `attempted_at`) is simply sent. One that may have reached
+    it is marked RESUMED and sent again: a subscribe message spends one of the citizen's one-time consents
+    per delivered message, so if the lost attempt was delivered the resend meets 43101 and is recorded as
+    delivered (CONSENT_USED) instead of reaching the citizen twice (see docs/architecture.md for the case of
+    a citizen who granted several consents)."""
     cutoff = (now or datetime.now(UTC)) - STUCK_AFTER
     stuck = CaseNotification.filter(status="sending", claimed_at__lt=cutoff)
-    unknown = await stuck.filter(attempted_at__not_isnull=True).update(status="failed", error="RESULT_UNKNOWN")
-    ids = await stuck.filter(attempted_at__isnull=True).values_list("id", flat=True)
-    if ids:
-        # Conditional on still being stuck: a slow runner that finished meanwhile keeps its outcome.
-        await CaseNotification.filter(id__in=list(ids), status="sending", attempted_at__isnull=True).update(
-            status="pending", claimed_at=None)
-    rows = await CaseNotification.filter(id__in=list(ids), status="pending").values(
+    ids = await stuck.values_list("id", flat=True)
+    if not ids:
+        return []
+    # Conditional on still being stuck: a slow runner that finished meanwhile keeps its outcome.
+    await CaseNotification.filter(id__in=list(ids), status="sending", attempted_at__not_isnull=True).update(
+        status="pending", claimed_at=None, error=RESUMED)
+    await CaseNotification.filter(id__in=list(ids), status="sending", attempted_at__isnull=True).update(
+        status="pending", claimed_at=None)
+    return await CaseNotification.filter(id__in=list(ids), status="pending").values(
         "stage_entry_id", "citizen_id", "stage_entry__event_id")
-    return rows, unknown
+
+
+async def is_resumed(*, stage_entry_id: int, citizen_id: int) -> bool:
+    """Tell whether a claimed push is the resend of an attempt a crash interrupted."""
+    return await CaseNotification.filter(stage_entry_id=stage_entry_id, citizen_id=citizen_id,
+                                         error=RESUMED).exists()
 
 
 async def finish_notification(*, stage_entry_id: int, citizen_id: int, status: str, error: str | None = None) -> None:
@@ -941,7 +963,9 @@ async def finish_notification(*, stage_entry_id: int, citizen_id: int, status: s
     notification.error = error
     notification.tries += 1
     if status == "sent":
-        notification.sent_at = datetime.now(UTC)
+        # Delivered by the interrupted attempt: that attempt's time is when it reached the citizen.
+        notification.sent_at = (notification.attempted_at if error == CONSENT_USED and notification.attempted_at
+                                else datetime.now(UTC))
     await notification.save(update_fields=["status", "error", "tries", "sent_at", "updated_at"])
 
 

@@ -1,6 +1,6 @@
 """The hall rule on hotline writes: a hotline account bound to one hall books and cancels only there."""
 
-from tests.booking.conftest import book, citizen, error_code, unique_id_number
+from tests.booking.conftest import at, book, citizen, error_code, unique_id_number
 from tests.factories import staff_headers
 
 
@@ -11,6 +11,7 @@ async def _hotline_book(client, headers, hall: str):
 
 
 async def test_hotline_bound_to_a_hall_books_and_cancels_only_there(client, clock):
+    clock.set(at(23, 9, 30))  # the hotline answers 9:00–17:00 on working days (center.yaml)
     south_desk = await staff_headers(client, role="hotline", hall_code="south")
     res = await _hotline_book(client, south_desk, "north")
     assert res.status_code == 403 and error_code(res) == "HALL_FORBIDDEN"

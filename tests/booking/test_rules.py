@@ -92,6 +92,7 @@ async def test_one_per_id_per_day_across_halls_and_three_active(client, clock):
 
 
 async def test_hotline_booking_for_same_id_counts_against_the_limit(client, clock):
+    clock.set(at(23, 9, 30))  # the hotline answers 9:00–17:00 on working days (center.yaml)
     headers, id_number = await citizen(client, name="李四")
     hotline = await staff_headers(client, role="hotline")
     res = await client.post("/api/staff/bookings", headers=hotline, json={

@@ -13,6 +13,7 @@ async def _hotline_book(client, headers, id_number, **extra):
 
 
 async def test_channel_quotas_are_separate(client, clock):
+    clock.set(at(23, 9, 30))  # the hotline answers 9:00–17:00 on working days (center.yaml)
     admin = await staff_headers(client)
     res = await client.put("/api/staff/halls/south/slots/2026-11-24/09:00", headers=admin,
                            json={"quota": 2, "hotline_quota": 1})

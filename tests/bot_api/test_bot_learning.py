@@ -121,3 +121,35 @@ async def test_answers_quote_the_catalog_so_a_rule_change_changes_the_answer(liv
     assert "90元/件" in await wx.ask("o-f3", "住宅登记费多少钱")
     reply = wx.reply(await wx.post(text_xml("o-f4", "我要预约")))
     assert "10天内" in reply["Content"]
+
+
+async def test_answers_naming_halls_for_a_business_follow_a_pause_at_a_hall(live, client):
+    headers = {"Authorization": f"Bearer {await login_citizen(client)}"}
+
+    async def ask(question: str) -> str:
+        live.ctx.bot_state.checked_at = 0  # do not wait for the once-a-second look
+        body = (await client.post("/api/mp/bot/ask", headers=headers, json={"question": question})).json()
+        assert body["entry_id"] == "inheritance-process", body
+        return body["text"]
+
+    assert "继承、受遗赠转移登记（非公证）可在各服务大厅办理。" in await ask("继承在哪个大厅办")
+    admin = await staff_headers(client)
+    res = await client.put("/api/staff/halls/east/scope/inheritance", headers=admin,
+                           json={"reason": "非公证继承集中在中心大厅办理"})
+    assert res.status_code == 200, res.text
+    text = await ask("继承登记去哪里办")
+    assert "城东大厅暂停办理（非公证继承集中在中心大厅办理）" in text and "中心大厅" in text
+    assert "可在各服务大厅办理" not in text
+    assert (await client.delete("/api/staff/halls/east/scope/inheritance", headers=admin)).status_code == 200
+    assert "城东大厅暂停" not in await ask("继承在哪个大厅办")
+
+
+async def test_the_small_business_fee_answer_follows_the_fee_policy(live, wx):
+    assert "小微企业免收登记费" in await wx.ask("o-s1", "小微企业收费吗")
+    fee = await CenterSetting.get(key="fee_policy")
+    fee.value = {**fee.value, "small_micro_enterprise_exempt": False}
+    await fee.save()
+    await catalog_service.changed(live.app)
+    live.ctx.bot_state.checked_at = 0
+    text = await wx.ask("o-s2", "小微企业收费吗")
+    assert "小微企业按标准收取登记费" in text and "免收登记费" not in text

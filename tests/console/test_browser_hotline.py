@@ -3,11 +3,12 @@
 from playwright.async_api import expect
 
 from models import Booking
-from tests.booking.conftest import citizen
+from tests.booking.conftest import at, citizen
 from tests.console.conftest import browser_login, make_staff, new_page, shot
 
 
 async def test_hotline_books_from_the_slot_picker(live, client, clock, browser):
+    clock.set(at(23, 9, 30))  # the hotline answers 9:00–17:00 on working days (center.yaml)
     _, id_number = await citizen(client)
     page = await new_page(browser, live)
     await browser_login(page, await make_staff("hotline"))

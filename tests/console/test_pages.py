@@ -7,7 +7,7 @@ import pytest
 from models import AuditLog, Booking, CalendarDay, StaffUser
 from server.console import session as console_session
 from server.progress import service as progress
-from tests.booking.conftest import book, citizen
+from tests.booking.conftest import at, book, citizen
 from tests.console.conftest import PASSWORD, console_login, csrf_of, make_staff
 from tests.factories import make_id_number, staff_headers
 from tests.progress.conftest import Ingest, created
@@ -82,6 +82,7 @@ async def test_review_queue_confirm_and_decline(live, client, clock):
 
 
 async def test_hotline_books_finds_and_cancels(live, client, clock):
+    clock.set(at(23, 9, 30))  # the hotline answers 9:00–17:00 on working days (center.yaml)
     hotline = await console_login(live, "hotline")
     _, id_number = await citizen(client)
     form = {"name": "赵六", "id_number": id_number, "mobile": "13900001111", "hall": "south",

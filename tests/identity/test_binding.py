@@ -99,6 +99,7 @@ async def _legacy_claim(live, citizen_headers, *, name: str, id_number: str) -> 
 
 
 async def test_a_verified_owner_takes_the_id_back(live, client, fake_wechat, clock):
+    clock.set(at(23, 9, 30))  # the hotline answers 9:00–17:00 on working days (center.yaml)
     owner = fake_wechat.person("孙八", unique_id_number())
     stranger = fake_wechat.person("周九", unique_id_number())
     thief = await mp_login(client, stranger)

@@ -10,7 +10,7 @@ import sys
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from models import Booking, Case, WalkIn
+from models import Booking, Case, QueueTicket, WalkIn
 from server.booking import flows
 from server.operations import figures
 from tests.factories import staff_headers
@@ -57,12 +57,30 @@ async def _fixture() -> None:
     await _case("2026-12-01T10:00:00+08:00", "center", "inheritance", "hall")  # outside the range
 
 
+async def _ticket(day: str, hall: str, issued: str, called: str | None, status: str = "done") -> None:
+    n = next(_n)
+    on = date.fromisoformat(day)
+    at = lambda hms: datetime.combine(on, datetime.strptime(hms, "%H:%M:%S.%f").time(), tzinfo=TZ)  # noqa: E731
+    await QueueTicket.create(hall_code=hall, date=on, number=n, business_type="secondhand_transfer", status=status,
+                             issued_at=at(issued), called_at=at(called) if called else None)
+
+
+async def _queue_fixture() -> None:
+    # Hand-counted waits from getting the number to the first call, in seconds.
+    await _ticket("2026-11-02", "center", "09:00:00.400", "09:05:00.000")  # 299.6 → 300
+    await _ticket("2026-11-02", "center", "09:10:00.000", "09:30:00.000", status="skipped")  # 1200 (called)
+    await _ticket("2026-11-02", "center", "09:40:00.000", None, status="waiting")  # never called: not counted
+    await _ticket("2026-11-02", "east", "10:00:00.000", "10:01:40.000")  # 100
+    await _ticket("2026-11-10", "center", "14:00:00.000", "14:10:00.000")  # 600
+    await _ticket("2026-12-01", "center", "14:00:00.000", "15:00:00.000")  # outside the range
+
+
 def _row(table, period, hall):
     return next(r for r in table["rows"] if r["period"] == period and r["hall"] == hall)
 
 
 def _counts(row):
-    return {k: row[k] for k in figures.FIELDS}
+    return {k: row[k] for k in figures.FIELDS if k != "avg_wait_seconds"}
 
 
 async def test_figures_by_month_match_the_hand_count(client, live, clock):
@@ -72,7 +90,7 @@ async def test_figures_by_month_match_the_hand_count(client, live, clock):
     assert res.status_code == 200, res.text
     t = res.json()
     assert t["fields"] == ["bookings", "check_ins", "no_shows", "walk_ins", "visitors", "business_volume",
-                           "online_rate"]
+                           "online_rate", "avg_wait_seconds"]
     assert _counts(_row(t, "2026-10", "center")) == dict(bookings=0, check_ins=0, no_shows=0, walk_ins=0, visitors=0,
                                                          business_volume=1, online_rate=0.0)
     assert _counts(_row(t, "2026-10", "east")) == dict(bookings=2, check_ins=0, no_shows=2, walk_ins=0, visitors=0,
@@ -87,7 +105,7 @@ async def test_figures_by_month_match_the_hand_count(client, live, clock):
                                                        business_volume=0, online_rate=None)
     assert _counts(t["total"]) == dict(bookings=10, check_ins=6, no_shows=3, walk_ins=3, visitors=9,
                                        business_volume=7, online_rate=0.5714)
-    assert _row(t, "2026-11", "center")["average_wait_minutes"] is None  # no hall queue calls recorded yet
+    assert _row(t, "2026-11", "center")["avg_wait_seconds"] is None  # no hall queue calls recorded
     rates = t["online_rates"]
     assert rates["target"] == 0.9
     oct_, nov = rates["by_month"]
@@ -96,6 +114,25 @@ async def test_figures_by_month_match_the_hand_count(client, live, clock):
     by_type = {i["business_type"]: i for i in nov["by_business_type"]}
     assert (by_type["secondhand_transfer"]["online"], by_type["secondhand_transfer"]["total"]) == (3, 4)
     assert by_type["mortgage_first"]["rate"] == 1.0 and by_type["mortgage_first"]["meets_target"] is True
+
+
+async def test_average_wait_from_check_in_to_call_matches_the_hand_count(client, live, clock):
+    await _fixture()
+    await _queue_fixture()
+    admin = await staff_headers(client)
+    t = (await client.get("/api/staff/figures?from=2026-10-01&to=2026-11-30&by=month", headers=admin)).json()
+    assert _row(t, "2026-11", "center")["avg_wait_seconds"] == 700  # (300 + 1200 + 600) / 3
+    assert _row(t, "2026-11", "east")["avg_wait_seconds"] == 100
+    assert _row(t, "2026-11", "all")["avg_wait_seconds"] == 550  # (300 + 1200 + 600 + 100) / 4
+    assert _row(t, "2026-10", "east")["avg_wait_seconds"] is None and t["total"]["avg_wait_seconds"] == 550
+    t = (await client.get("/api/staff/figures?from=2026-11-02&to=2026-11-02&by=day", headers=admin)).json()
+    assert _row(t, "2026-11-02", "all")["avg_wait_seconds"] == 533  # (300 + 1200 + 100) / 3
+    assert _row(t, "2026-11-02", "center")["avg_wait_seconds"] == 750
+    east = await staff_headers(client, role="hall_staff", hall_code="east")
+    t = (await client.get("/api/staff/figures?from=2026-11-01&to=2026-11-30&by=month", headers=east)).json()
+    assert t["total"]["avg_wait_seconds"] == 100
+    res = await client.get("/api/staff/figures?from=2026-11-01&to=2026-11-30&by=month&format=csv", headers=admin)
+    assert "2026-11,all,8,6,1,3,9,5,80.0%,550" in res.content.decode("utf-8-sig").splitlines()
 
 
 async def test_figures_by_day_and_week_and_the_hall_rule(client, live, clock):
@@ -141,7 +178,7 @@ async def test_figures_export_csv_and_xlsx(client, live, clock):
     res = await client.get(base + "&format=csv", headers=admin)
     assert res.status_code == 200 and res.headers["content-type"].startswith("text/csv")
     lines = res.content.decode("utf-8-sig").splitlines()
-    assert lines[0] == "期间,大厅,预约量,签到数,爽约数,免预约,接待人数,业务量,网办率,平均等候（分钟）"
+    assert lines[0] == "期间,大厅,预约量,签到数,爽约数,免预约,接待人数,业务量,网办率,平均等候（秒）"
     assert "2026-11,all,8,6,1,3,9,5,80.0%," in lines
     assert "2026-11,全部事项,4,5,80.0%,未达标" in lines
     res = await client.get(base + "&format=xlsx", headers=admin)
@@ -183,6 +220,6 @@ async def test_figures_command_prints_the_table(client, live, clock, settings, t
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].split() == ["期间", "大厅", "预约量", "签到数", "爽约数", "免预约", "接待人数", "业务量", "网办率",
-                                "平均等候（分钟）"]
+                                "平均等候（秒）"]
     assert lines[1].split() == ["2026-11", "center", "6", "5", "1", "2", "7", "4", "75.0%"]
     assert "网办率（目标 90%）" in out.stdout

@@ -78,37 +78,95 @@ async def test_e_certificate_number_and_link_reach_the_push_and_the_lookup(live,
     assert bad[0]["status"] == "rejected"
 
 
-async def test_push_stuck_in_sending_after_a_crash_is_retried_once_never_twice(live, client, ingest, fake_wechat):
+async def _pending_push(live, client, ingest, fake_wechat) -> tuple[CaseNotification, str]:
+    """A stage push waiting to be sent to a citizen with no consent left yet (the first try met 43101)."""
     headers, id_number = await bound_citizen(client)
     await ingest.send(created(RNO, [("张三", id_number)], accepted_at="2026-10-08T09:00:00+08:00"))
     assert (await client.post(f"/api/mp/cases/{RNO}/subscribe", headers=headers)).status_code == 200
-    await _consent(live, fake_wechat, id_number)
-    citizen = await Citizen.get(id_hash=service.id_hash(live.ctx.cipher, id_number))
-    # Two changes whose pushes a crashed runner left in "sending" (the jobs never ran: subscription off then on).
     await ingest.send(stage(RNO, "reviewing", "2026-10-08T10:00:00+08:00"))
     await live.ctx.jobs.drain()
-    before = len(fake_wechat.sent("subscribe"))
-    await ingest.send(stage(RNO, "registered", "2026-10-09T10:00:00+08:00"))
-    await live.ctx.jobs.drain()
-    rows = await CaseNotification.filter(citizen_id=citizen.id).order_by("id")
-    assert len(rows) == 2 and len(fake_wechat.sent("subscribe")) == before + 1
-    long_ago = datetime.now(UTC) - timedelta(minutes=30)
-    # First: claimed but crashed before reaching WeChat. Second: crashed after the call may have left.
-    await CaseNotification.filter(id=rows[0].id).update(status="sending", claimed_at=long_ago, attempted_at=None)
-    await CaseNotification.filter(id=rows[1].id).update(status="sending", claimed_at=long_ago, attempted_at=long_ago)
-    sent_before = len(fake_wechat.sent("subscribe"))
-    await scheduled.sweep_pending(live.ctx.job_ctx)
-    await live.ctx.jobs.drain()
-    await scheduled.sweep_pending(live.ctx.job_ctx)  # a second sweep changes nothing
-    await live.ctx.jobs.drain()
-    first, second = [await CaseNotification.get(id=r.id) for r in rows]
-    assert first.status == "sent" and second.status == "failed" and second.error == "RESULT_UNKNOWN"
-    assert len(fake_wechat.sent("subscribe")) == sent_before + 1
+    citizen = await Citizen.get(id_hash=service.id_hash(live.ctx.cipher, id_number))
+    row = await CaseNotification.get(citizen_id=citizen.id)
+    assert row.status == "failed" and row.error == "43101"  # no consent: WeChat refused, nothing delivered
+    await CaseNotification.filter(id=row.id).update(status="pending", error=None, attempted_at=None)
+    assert fake_wechat.sent("subscribe", touser=citizen.openid) == []
+    return row, citizen.openid
+
+
+async def _crash(live, row: CaseNotification, *, call: str) -> None:
+    """Run the push job's own steps and stop as a killed runner would: after the claim ("none"), after noting the
+    attempt ("noted"), or after WeChat accepted the message ("accepted"); the claim then ages past STUCK_AFTER."""
+    from server.catalog import service as catalog_service
+    from server.progress import messaging
+
+    keys = dict(stage_entry_id=row.stage_entry_id, citizen_id=row.citizen_id)
+    assert await service.claim_notification(**keys)
+    if call in ("noted", "accepted"):
+        await service.mark_attempt(**keys)
+    if call == "accepted":
+        content = await service.push_content(**keys, catalog=await catalog_service.load(),
+                                             rules=service.rules_for(live.ctx.settings))
+        await messaging.send_stage_change(live.ctx.job_ctx["mp"], **content)  # over HTTP to the fake WeChat
+    long_ago = datetime.now(UTC) - service.STUCK_AFTER - timedelta(minutes=1)
+    await CaseNotification.filter(id=row.id).update(claimed_at=long_ago)
+    assert (await CaseNotification.get(id=row.id)).status == "sending"
+
+
+async def _sweep(live, times: int = 2) -> None:
+    for _ in range(times):  # a second sweep changes nothing
+        await scheduled.sweep_pending(live.ctx.job_ctx)
+        await live.ctx.jobs.drain()
+
+
+async def test_push_crashed_after_wechat_accepted_is_retried_and_reaches_the_citizen_once(
+        live, client, ingest, fake_wechat):
+    row, openid = await _pending_push(live, client, ingest, fake_wechat)
+    template_id = service.rules_for(live.ctx.settings).templates["stage_changed"]["template_id"]
+    fake_wechat.accept_subscription(openid, template_id, times=1)
+    await _crash(live, row, call="accepted")
+    assert len(fake_wechat.sent("subscribe", touser=openid)) == 1
+    delivered_at = (await CaseNotification.get(id=row.id)).attempted_at
+    await _sweep(live)
+    assert len(fake_wechat.sent("subscribe", touser=openid)) == 1  # the resend met 43101: consent already used
+    done = await CaseNotification.get(id=row.id)
+    assert done.status == "sent" and done.error == service.CONSENT_USED  # delivered before the crash
+    assert done.sent_at == done.attempted_at == delivered_at  # when the interrupted attempt reached the citizen
+
+
+async def test_push_crashed_before_the_wechat_call_is_sent_once_by_the_sweep(live, client, ingest, fake_wechat):
+    row, openid = await _pending_push(live, client, ingest, fake_wechat)
+    template_id = service.rules_for(live.ctx.settings).templates["stage_changed"]["template_id"]
+    fake_wechat.accept_subscription(openid, template_id, times=1)
+    await _crash(live, row, call="none")
+    await _sweep(live)
+    assert len(fake_wechat.sent("subscribe", touser=openid)) == 1
+    done = await CaseNotification.get(id=row.id)
+    assert done.status == "sent" and done.error is None
+    # Crashed after noting the attempt but before the request left: the resend is the one delivery.
+    await CaseNotification.filter(id=row.id).update(status="pending", error=None, attempted_at=None)
+    fake_wechat.accept_subscription(openid, template_id, times=1)
+    await _crash(live, row, call="noted")
+    await _sweep(live)
+    assert len(fake_wechat.sent("subscribe", touser=openid)) == 2
+    done = await CaseNotification.get(id=row.id)
+    assert done.status == "sent" and done.error is None
     # A fresh claim (a runner still working) is left alone.
-    await CaseNotification.filter(id=rows[0].id).update(status="sending", claimed_at=datetime.now(UTC),
-                                                        attempted_at=None)
-    await scheduled.sweep_pending(live.ctx.job_ctx)
-    assert (await CaseNotification.get(id=rows[0].id)).status == "sending"
+    await CaseNotification.filter(id=row.id).update(status="sending", claimed_at=datetime.now(UTC), attempted_at=None)
+    await _sweep(live, times=1)
+    assert (await CaseNotification.get(id=row.id)).status == "sending"
+    assert len(fake_wechat.sent("subscribe", touser=openid)) == 2
+
+
+async def test_a_resend_refused_for_another_reason_is_a_failure(live, client, ingest, fake_wechat):
+    row, openid = await _pending_push(live, client, ingest, fake_wechat)
+    template_id = service.rules_for(live.ctx.settings).templates["stage_changed"]["template_id"]
+    fake_wechat.accept_subscription(openid, template_id, times=1)
+    await _crash(live, row, call="noted")
+    fake_wechat.fail_next("cgi-bin/message/subscribe/send", 40003)  # invalid openid: not about the consent
+    await _sweep(live)
+    done = await CaseNotification.get(id=row.id)
+    assert done.status == "failed" and done.error == "40003"
+    assert fake_wechat.sent("subscribe", touser=openid) == []
 
 
 async def _consent(live, fake, id_number: str, times: int = 5) -> None:
@@ -116,3 +174,17 @@ async def _consent(live, fake, id_number: str, times: int = 5) -> None:
     citizen = await Citizen.get(id_hash=service.id_hash(live.ctx.cipher, id_number))
     template_id = service.rules_for(live.ctx.settings).templates["stage_changed"]["template_id"]
     fake.accept_subscription(citizen.openid, template_id, times=times)
+
+
+async def test_a_promised_date_in_a_provisional_calendar_year_is_marked_as_provisional(live, client, ingest):
+    _, id_number = await bound_citizen(client)
+    # Tuesday 29 December 2026 + 3 working days over 元旦 2027 (calendar.yaml: 2027 provisional) → 4 January 2027.
+    await ingest.send(created(RNO, [("张三", id_number)], accepted_at="2026-12-29T09:00:00+08:00"))
+    data = await _lookup(client, id_number)
+    assert data["promised_date"] == "2027-01-04" and data["promised_date_provisional"] is True
+    assert "承诺办结日期：2027-01-04（暂定：2027年节假日安排尚未公布" in service.stage_text(data)
+    await ingest.send(created("2026-1008-000778", [("张三", id_number)], accepted_at="2026-12-01T09:00:00+08:00"))
+    res = await client.post("/api/progress/lookup", json={"receipt_no": "2026-1008-000778",
+                                                          "id_last6": id_number[-6:]})
+    assert res.json()["promised_date_provisional"] is False
+    assert "暂定" not in service.stage_text(res.json())
