@@ -380,6 +380,8 @@ class _Index:
                 return []  # filler glued together ("办个", "的话吗")
             if len(tok) > 2 and all(p in vocab or p in self.stopwords for p in (a, b)):
                 return [p for p in (a, b) if p not in self.stopwords]
+            if len(tok) == 2 and b in self.stopwords and a in vocab:
+                return [a]  # a verb with a measure word or particle glued on ("改个", "办些", "查下")
         return None
 
     def terms(self, text: str, *, normalized: bool = False) -> list[str]:
@@ -754,7 +756,7 @@ class Bot:
                     credit = HOMED_ANSWER_CREDIT if w in idx.doc_vocab else ANSWER_COVER_CREDIT
                     covered += wt * credit
                     missed += wt * (1 - credit)
-                elif not known and len(w) > 2 and _bigram_share(w, idx.doc_bigrams[doc]) >= 0.5:
+                elif not known and len(w) > 1 and _bigram_share(w, idx.doc_bigrams[doc]) >= 0.5:
                     covered += wt * BIGRAM_CREDIT
                     missed += wt * (1 - BIGRAM_CREDIT)
                 else:
