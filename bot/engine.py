@@ -381,7 +381,7 @@ class _Index:
             if len(tok) > 2 and all(p in vocab or p in self.stopwords for p in (a, b)):
                 return [p for p in (a, b) if p not in self.stopwords]
             if len(tok) == 2 and b in self.stopwords and a in vocab:
-                return [a]  # a verb with a measure word or particle glued on ("改个", "办些", "查下")
+                return [a]  # a word with a measure word or particle glued on ("改个", "查下")
         return None
 
     def terms(self, text: str, *, normalized: bool = False) -> list[str]:
