@@ -77,6 +77,9 @@ BIGRAM_CREDIT = 0.5
 # words shared by many entries (材料, 费用, 多久, 办理流程) and words only in its answer cannot carry it alone:
 # "营业执照怎么办" must not get the mortgage entry whose answer mentions a bank's 营业执照.
 ANCHOR_IDF = 2.0
+# A question without an anchor word is still answered when its confidence is at least this: it says nothing
+# specific, but what it says one entry covers fully and well ahead of the rest ("离我家最近的大厅在哪").
+UNANCHORED_ANSWER = 0.8
 # The data files besides the entries (kb.yaml), by name; the knowledge base's source holds their text.
 DATA_FILES = ("intents.yaml", "synonyms.yaml", "stopwords.txt", "userdict.txt", "weakwords.txt", "offtopic.txt")
 OPTIONAL_FILES = ("weakwords.txt", "offtopic.txt")  # older data directories lack them
@@ -788,7 +791,7 @@ class Bot:
             # "附近有银行吗" asks about the surroundings; only an entry that speaks of them may answer.
             fallback.score = conf
             return fallback
-        if conf >= idx.answer_threshold and specific:
+        if conf >= idx.answer_threshold and (specific or conf >= UNANCHORED_ANSWER):
             e = idx.entries[top]
             return BotReply(kind="answer", text=e.answer, entry_id=e.id, score=conf, candidates=cands)
         if conf >= idx.suggest_threshold:
