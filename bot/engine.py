@@ -287,7 +287,10 @@ class _Index:
         self.tk = _new_tokenizer()
         user_words = _load_userdict(self.tk, _lines(files.get("userdict.txt", "")))
         keywords = {strip_punct(normalize(k)).replace(" ", "") for e in self.entries for k in e.keywords}
-        self._load_synonyms(_parse_yaml("synonyms.yaml", files.get("synonyms.yaml", "")), protected=user_words)
+        # KB keywords are protected like the user dictionary: "补材料" stays the keyword of the correction entry
+        # instead of becoming 补 + the aspect word 材料 that dozens of entries share.
+        self._load_synonyms(_parse_yaml("synonyms.yaml", files.get("synonyms.yaml", "")),
+                            protected=user_words | {k for k in keywords if len(k) > 2})
         # Canonical terms and KB keywords must come out of the segmenter as
         # single tokens, whatever the center adds to the data.
         for w in sorted(set(self.phrase_map.values()) | keywords):
@@ -460,7 +463,7 @@ class _Index:
         """Toneless pinyin of every known word and synonym: a homophone typo ("抵压", "过护") finds its word."""
         seen: dict[str, str | None] = {}
         # The entries' own wording and the synonyms (not every word of the answers: start-up time).
-        for word, canon in [(t, t) for t in self.doc_vocab] + list(self.phrase_map.items()):
+        for word, canon in [(t, self.phrase_map.get(t, t)) for t in self.doc_vocab] + list(self.phrase_map.items()):
             if len(word) < 2 or not _CJK_ONLY.fullmatch(word):
                 continue
             key = _pinyin(word)
