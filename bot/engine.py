@@ -348,6 +348,7 @@ class _Index:
         if not normalized:
             text = normalize(text)
         text = _DAYS_RE.sub(" 几天 ", _CLOCK_RE.sub(" 几点 ", strip_punct(text)))
+        text = _DAYS_AFTER_RE.sub("几天", text)
         text = self._apply_phrases(_TIMES_RE.sub(" 几次 ", text))
         freq = self.tk.FREQ
         words: list[str] = []
@@ -533,6 +534,8 @@ _CJK_ONLY = re.compile(r"[\u4e00-\u9fff]+")
 _CLOCK_RE = re.compile(r"(?:\d{1,2}|十[一二]|[两二三四五六七八九十])点(?:半|钟|\d{1,2}分?|[一二三四五]十[五]?分?)?")
 _TIMES_RE = re.compile(r"(?:\d{1,2}|[两二三四五六七八九十])次")  # "约两次" asks how many times: 几次
 _DAYS_RE = re.compile(r"(?:\d{1,3}|[一二两三四五六七八九十]{1,3})个?(?:工作日|天)(?![后以之])")
+# "8天后", "两周以后": how far ahead; the entries speak of 几天后 / 几天以后 (the 后 stays for the synonyms).
+_DAYS_AFTER_RE = re.compile(r"(?:\d{1,3}|[一二两三四五六七八九十]{1,3})个?(?:天|星期|礼拜|周)(?=[后以之])")
 
 
 @lru_cache(maxsize=65536)
