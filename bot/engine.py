@@ -80,6 +80,9 @@ ANCHOR_IDF = 2.0
 # A question without an anchor word is still answered when its confidence is at least this: it says nothing
 # specific, but what it says one entry covers fully and well ahead of the rest ("离我家最近的大厅在哪").
 UNANCHORED_ANSWER = 0.8
+# A word of the question that an entry's wording holds only inside a longer word (住宅 in 非住宅, 预约 in
+# 免预约) covers it at this fraction.
+SUBWORD_COVER_CREDIT = 0.7
 # The data files besides the entries (kb.yaml), by name; the knowledge base's source holds their text.
 DATA_FILES = ("intents.yaml", "synonyms.yaml", "stopwords.txt", "userdict.txt", "weakwords.txt", "offtopic.txt")
 OPTIONAL_FILES = ("weakwords.txt", "offtopic.txt")  # older data directories lack them
@@ -282,6 +285,9 @@ class _Index:
 
         self.stopwords = {normalize(w) for w in _lines(files.get("stopwords.txt", ""))}
         self.weak = {normalize(w) for w in _lines(files.get("weakwords.txt", ""))}
+        # Context words (今天, 明天): they say when, not what; they never anchor a question to an entry alone
+        # ("今天限号吗" is not about booking today's slot).
+        self.context = {normalize(str(w)) for w in self.settings.get("context_words") or []}
         offtopic = sorted({_compact(w) for w in _lines(files.get("offtopic.txt", ""))} - {""}, key=len, reverse=True)
         self.offtopic_re = re.compile("|".join(map(re.escape, offtopic))) if offtopic else None
         self.tk = _new_tokenizer()
@@ -398,12 +404,16 @@ class _Index:
     def _build_bm25(self) -> None:
         docs: list[Counter[str]] = []
         answer_docs: list[Counter[str]] = []
+        doc_words: list[frozenset[str]] = []
         self._analyzed: dict[str, tuple[list[str], list[str]]] = {}
         for e in self.entries:
             tokens: list[str] = []
+            said: set[str] = set()
             for text in (e.question, *e.phrasings, *e.keywords):
                 self._analyzed[text] = self.analyze(text)
                 tokens.extend(self._analyzed[text][1])
+                said.update(self._analyzed[text][0])
+            doc_words.append(frozenset(said))
             docs.append(Counter(tokens))
             answer_docs.append(Counter(self.terms(e.answer)))
         n = len(docs)
@@ -423,6 +433,8 @@ class _Index:
                 w = self.idf[t] * tf * (BM25_K1 + 1) / (tf + norm)
                 self.postings.setdefault(t, []).append((i, w))
         self.doc_terms = [frozenset(d) for d in docs]
+        # Words an entry's wording only holds inside a longer word (住宅 in 非住宅): they cover a question less.
+        self.doc_subwords = [self.doc_terms[i] - doc_words[i] for i in range(n)]
         self.doc_vocab = frozenset(df)
         # Fact level: the answer's words, as a second, weaker field (BM25 over answers of their own).
         adf: Counter[str] = Counter()
@@ -533,7 +545,7 @@ _CJK_ONLY = re.compile(r"[\u4e00-\u9fff]+")
 # ("快一点"). Likewise a number of days ("三天", "15个工作日"): the entries speak of 几天 / 多久.
 _CLOCK_RE = re.compile(r"(?:\d{1,2}|十[一二]|[两二三四五六七八九十])点(?:半|钟|\d{1,2}分?|[一二三四五]十[五]?分?)?")
 _TIMES_RE = re.compile(r"(?:\d{1,2}|[两二三四五六七八九十])次")  # "约两次" asks how many times: 几次
-_DAYS_RE = re.compile(r"(?:\d{1,3}|[一二两三四五六七八九十]{1,3})个?(?:工作日|天)(?![后以之])")
+_DAYS_RE = re.compile(r"(?<![另换同每哪那这])(?:\d{1,3}|[一二两三四五六七八九十]{1,3})个?(?:工作日|天)(?![后以之])")
 # "8天后", "两周以后": how far ahead; the entries speak of 几天后 / 几天以后 (the 后 stays for the synonyms).
 _DAYS_AFTER_RE = re.compile(r"(?:\d{1,3}|[一二两三四五六七八九十]{1,3})个?(?:天|星期|礼拜|周)(?=[后以之])")
 
@@ -711,7 +723,8 @@ class Bot:
             leftover = [
                 t for t in idx.terms(rest, normalized=True) if t not in rule["ignorable"] and t in idx.idf
             ]
-            if not leftover:
+            # "怎么挂号看病": the trigger word, but about something off-topic: not a request to book with us.
+            if not leftover and not (idx.offtopic_re is not None and idx.offtopic_re.search(rest)):
                 return name
         return None
 
@@ -758,8 +771,12 @@ class Bot:
             at = idx.answer_terms[doc]
             anchored = not foreign or any(_anchors(idx, w, dt) for w in words)
             covered = missed = 0.0
+            sub = idx.doc_subwords[doc]
             for w, wt, known in weights:
-                if w in dt:
+                if w in sub:
+                    covered += wt * SUBWORD_COVER_CREDIT
+                    missed += wt * (1 - SUBWORD_COVER_CREDIT)
+                elif w in dt:
                     covered += wt
                 elif w in at and anchored:
                     credit = HOMED_ANSWER_CREDIT if w in idx.doc_vocab else ANSWER_COVER_CREDIT
@@ -814,7 +831,8 @@ class Bot:
 def _anchors(idx: _Index, word: str, doc_terms: frozenset[str]) -> bool:
     """A word that ties a question to this entry: its own, not weak, few entries share it. A single character
     (帮, 写, 多) is never one: it is too often a piece of some other word."""
-    return len(word) > 1 and word in doc_terms and word not in idx.weak and idx.idf[word] >= ANCHOR_IDF
+    return (len(word) > 1 and word in doc_terms and word not in idx.weak and word not in idx.context
+            and idx.idf[word] >= ANCHOR_IDF)
 
 
 def _bigram_share(word: str, bigrams: frozenset[str]) -> float:
