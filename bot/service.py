@@ -67,7 +67,7 @@ async def seed(settings: Settings) -> str:
     """`dengji db seed`: bring the knowledge base in the database up to date with the data files (what the
     files changed since the last seed is applied; staff edits to the rest are kept, see kb.seed_from)."""
     r = await kb.seed_from(data_dir(settings))
-    text = f"知识库：新增 {r.added} 条条目，更新 {r.updated} 条，更新 {r.files} 个数据文件"
+    text = f"知识库：新增 {r.added} 条条目，更新 {r.updated} 条，写入 {r.files} 个数据文件"
     if r.kept:
         text += f"；{len(r.kept)} 条保留了工作人员的修改（{'、'.join(r.kept[:5])}{'等' if len(r.kept) > 5 else ''}）"
     if r.added or r.updated or r.files:
