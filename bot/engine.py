@@ -809,6 +809,11 @@ class Bot:
         ]
         # Only aspect words (材料, 费用, 怎么办) fit many entries alike: offer choices, never one answer.
         specific = any(_anchors(idx, w, idx.doc_terms[top]) for w in words)
+        met = [w for w in words if w in idx.doc_terms[top] or w in idx.answer_terms[top]]
+        if met and all(w in idx.context for w in met):
+            # All it shares with the best entry is when (今天) or 房子: "今天冷吗" asks about something else.
+            fallback.score = conf
+            return fallback
         near = [w for w in words if w in idx.weak]
         if near and not any(w in idx.doc_terms[top] for w in near):
             # "附近有银行吗" asks about the surroundings; only an entry that speaks of them may answer.
