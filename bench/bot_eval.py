@@ -26,7 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL_DIR = REPO / "bench" / "bot_eval"
-PARTS = ("tune", "heldout", "dev_extra", "dev_extra2", "dev_extra3", "dev_extra4", "dev_extra5", "dev_extra6", "dev_extra7", "dev_extra8", "dev_extra9", "dev_extra10", "dev_extra11")
+PARTS = ("tune", "heldout", "dev_extra", "dev_extra2", "dev_extra3", "dev_extra4", "dev_extra5", "dev_extra6", "dev_extra7", "dev_extra8", "dev_extra9", "dev_extra10", "dev_extra11", "dev_extra12")
 TARGET = 0.95
 
 
