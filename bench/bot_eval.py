@@ -5,10 +5,9 @@
 The set lives in bench/bot_eval/: `tune.jsonl` is what retrieval was tuned on, `heldout.jsonl` was split off
 (by a hash of the question) before any tuning and is never looked at while improving the bot; `dev_extra.jsonl`
 holds further questions written later from the guide to check that changes generalise, and `dev_extra2.jsonl` a
-second such batch written after the first round of those changes (a fresh check). `dev_extra3` … `dev_extra10`
+second such batch written after the first round of those changes (a fresh check). `dev_extra3` … `dev_extra12`
 are further batches of the third round, each written before the changes it then prompted and scored first on
-sight (docs/benchmarks.md gives both figures); `dev_extra10` was written after the last change and never tuned
-on. Each line is
+sight (docs/benchmarks.md gives both figures); `dev_extra10` was never tuned on. Each line is
 {"q": question, "expect": [...]} where expect lists the acceptable outcomes: entry ids (answered directly
 with one of them), "intent:NAME" (the named intent), or "fallback" (the honest fallback: out of domain).
 A "您是不是想问" list counts as wrong for both: a citizen asked one thing and should get its answer.
