@@ -77,6 +77,12 @@ BIGRAM_CREDIT = 0.5
 # words shared by many entries (材料, 费用, 多久, 办理流程) and words only in its answer cannot carry it alone:
 # "营业执照怎么办" must not get the mortgage entry whose answer mentions a bank's 营业执照.
 ANCHOR_IDF = 2.0
+# A question without an anchor word is still answered when its confidence is at least this: it says nothing
+# specific, but what it says one entry covers fully and well ahead of the rest ("离我家最近的大厅在哪").
+UNANCHORED_ANSWER = 0.8
+# A word of the question that an entry's wording holds only inside a longer word (住宅 in 非住宅, 预约 in
+# 免预约) covers it at this fraction.
+SUBWORD_COVER_CREDIT = 0.7
 # The data files besides the entries (kb.yaml), by name; the knowledge base's source holds their text.
 DATA_FILES = ("intents.yaml", "synonyms.yaml", "stopwords.txt", "userdict.txt", "weakwords.txt", "offtopic.txt")
 OPTIONAL_FILES = ("weakwords.txt", "offtopic.txt")  # older data directories lack them
@@ -279,12 +285,18 @@ class _Index:
 
         self.stopwords = {normalize(w) for w in _lines(files.get("stopwords.txt", ""))}
         self.weak = {normalize(w) for w in _lines(files.get("weakwords.txt", ""))}
+        # Context words (今天, 明天): they say when, not what; they never anchor a question to an entry alone
+        # ("今天限号吗" is not about booking today's slot).
+        self.context = {normalize(str(w)) for w in self.settings.get("context_words") or []}
         offtopic = sorted({_compact(w) for w in _lines(files.get("offtopic.txt", ""))} - {""}, key=len, reverse=True)
         self.offtopic_re = re.compile("|".join(map(re.escape, offtopic))) if offtopic else None
         self.tk = _new_tokenizer()
         user_words = _load_userdict(self.tk, _lines(files.get("userdict.txt", "")))
         keywords = {strip_punct(normalize(k)).replace(" ", "") for e in self.entries for k in e.keywords}
-        self._load_synonyms(_parse_yaml("synonyms.yaml", files.get("synonyms.yaml", "")), protected=user_words)
+        # KB keywords are protected like the user dictionary: "补材料" stays the keyword of the correction entry
+        # instead of becoming 补 + the aspect word 材料 that dozens of entries share.
+        self._load_synonyms(_parse_yaml("synonyms.yaml", files.get("synonyms.yaml", "")),
+                            protected=user_words | {k for k in keywords if len(k) > 2})
         # Canonical terms and KB keywords must come out of the segmenter as
         # single tokens, whatever the center adds to the data.
         for w in sorted(set(self.phrase_map.values()) | keywords):
@@ -342,6 +354,7 @@ class _Index:
         if not normalized:
             text = normalize(text)
         text = _DAYS_RE.sub(" 几天 ", _CLOCK_RE.sub(" 几点 ", strip_punct(text)))
+        text = _DAYS_AFTER_RE.sub("几天", text)
         text = self._apply_phrases(_TIMES_RE.sub(" 几次 ", text))
         freq = self.tk.FREQ
         words: list[str] = []
@@ -380,6 +393,8 @@ class _Index:
                 return []  # filler glued together ("办个", "的话吗")
             if len(tok) > 2 and all(p in vocab or p in self.stopwords for p in (a, b)):
                 return [p for p in (a, b) if p not in self.stopwords]
+            if len(tok) == 2 and b in self.stopwords and a in vocab:
+                return [a]  # a word with a measure word or particle glued on ("改个", "查下")
         return None
 
     def terms(self, text: str, *, normalized: bool = False) -> list[str]:
@@ -389,12 +404,16 @@ class _Index:
     def _build_bm25(self) -> None:
         docs: list[Counter[str]] = []
         answer_docs: list[Counter[str]] = []
+        doc_words: list[frozenset[str]] = []
         self._analyzed: dict[str, tuple[list[str], list[str]]] = {}
         for e in self.entries:
             tokens: list[str] = []
+            said: set[str] = set()
             for text in (e.question, *e.phrasings, *e.keywords):
                 self._analyzed[text] = self.analyze(text)
                 tokens.extend(self._analyzed[text][1])
+                said.update(self._analyzed[text][0])
+            doc_words.append(frozenset(said))
             docs.append(Counter(tokens))
             answer_docs.append(Counter(self.terms(e.answer)))
         n = len(docs)
@@ -414,6 +433,8 @@ class _Index:
                 w = self.idf[t] * tf * (BM25_K1 + 1) / (tf + norm)
                 self.postings.setdefault(t, []).append((i, w))
         self.doc_terms = [frozenset(d) for d in docs]
+        # Words an entry's wording only holds inside a longer word (住宅 in 非住宅): they cover a question less.
+        self.doc_subwords = [self.doc_terms[i] - doc_words[i] for i in range(n)]
         self.doc_vocab = frozenset(df)
         # Fact level: the answer's words, as a second, weaker field (BM25 over answers of their own).
         adf: Counter[str] = Counter()
@@ -455,7 +476,7 @@ class _Index:
         """Toneless pinyin of every known word and synonym: a homophone typo ("抵压", "过护") finds its word."""
         seen: dict[str, str | None] = {}
         # The entries' own wording and the synonyms (not every word of the answers: start-up time).
-        for word, canon in [(t, t) for t in self.doc_vocab] + list(self.phrase_map.items()):
+        for word, canon in [(t, self.phrase_map.get(t, t)) for t in self.doc_vocab] + list(self.phrase_map.items()):
             if len(word) < 2 or not _CJK_ONLY.fullmatch(word):
                 continue
             key = _pinyin(word)
@@ -524,7 +545,9 @@ _CJK_ONLY = re.compile(r"[\u4e00-\u9fff]+")
 # ("快一点"). Likewise a number of days ("三天", "15个工作日"): the entries speak of 几天 / 多久.
 _CLOCK_RE = re.compile(r"(?:\d{1,2}|十[一二]|[两二三四五六七八九十])点(?:半|钟|\d{1,2}分?|[一二三四五]十[五]?分?)?")
 _TIMES_RE = re.compile(r"(?:\d{1,2}|[两二三四五六七八九十])次")  # "约两次" asks how many times: 几次
-_DAYS_RE = re.compile(r"(?:\d{1,3}|[一二两三四五六七八九十]{1,3})个?(?:工作日|天)(?![后以之])")
+_DAYS_RE = re.compile(r"(?<![另换同每哪那这])(?:\d{1,3}|[一二两三四五六七八九十]{1,3})个?(?:工作日|天)(?![后以之])")
+# "8天后", "两周以后": how far ahead; the entries speak of 几天后 / 几天以后 (the 后 stays for the synonyms).
+_DAYS_AFTER_RE = re.compile(r"(?:\d{1,3}|[一二两三四五六七八九十]{1,3})个?(?:天|星期|礼拜|周)(?=[后以之])")
 
 
 @lru_cache(maxsize=65536)
@@ -700,7 +723,8 @@ class Bot:
             leftover = [
                 t for t in idx.terms(rest, normalized=True) if t not in rule["ignorable"] and t in idx.idf
             ]
-            if not leftover:
+            # "怎么挂号看病": the trigger word, but about something off-topic: not a request to book with us.
+            if not leftover and not (idx.offtopic_re is not None and idx.offtopic_re.search(rest)):
                 return name
         return None
 
@@ -747,14 +771,18 @@ class Bot:
             at = idx.answer_terms[doc]
             anchored = not foreign or any(_anchors(idx, w, dt) for w in words)
             covered = missed = 0.0
+            sub = idx.doc_subwords[doc]
             for w, wt, known in weights:
-                if w in dt:
+                if w in sub:
+                    covered += wt * SUBWORD_COVER_CREDIT
+                    missed += wt * (1 - SUBWORD_COVER_CREDIT)
+                elif w in dt:
                     covered += wt
                 elif w in at and anchored:
                     credit = HOMED_ANSWER_CREDIT if w in idx.doc_vocab else ANSWER_COVER_CREDIT
                     covered += wt * credit
                     missed += wt * (1 - credit)
-                elif not known and len(w) > 2 and _bigram_share(w, idx.doc_bigrams[doc]) >= 0.5:
+                elif not known and len(w) > 1 and _bigram_share(w, idx.doc_bigrams[doc]) >= 0.5:
                     covered += wt * BIGRAM_CREDIT
                     missed += wt * (1 - BIGRAM_CREDIT)
                 else:
@@ -781,12 +809,17 @@ class Bot:
         ]
         # Only aspect words (材料, 费用, 怎么办) fit many entries alike: offer choices, never one answer.
         specific = any(_anchors(idx, w, idx.doc_terms[top]) for w in words)
+        met = [w for w in words if w in idx.doc_terms[top] or w in idx.answer_terms[top]]
+        if met and all(w in idx.context for w in met):
+            # All it shares with the best entry is when (今天) or 房子: "今天冷吗" asks about something else.
+            fallback.score = conf
+            return fallback
         near = [w for w in words if w in idx.weak]
         if near and not any(w in idx.doc_terms[top] for w in near):
             # "附近有银行吗" asks about the surroundings; only an entry that speaks of them may answer.
             fallback.score = conf
             return fallback
-        if conf >= idx.answer_threshold and specific:
+        if conf >= idx.answer_threshold and (specific or conf >= UNANCHORED_ANSWER):
             e = idx.entries[top]
             return BotReply(kind="answer", text=e.answer, entry_id=e.id, score=conf, candidates=cands)
         if conf >= idx.suggest_threshold:
@@ -803,7 +836,8 @@ class Bot:
 def _anchors(idx: _Index, word: str, doc_terms: frozenset[str]) -> bool:
     """A word that ties a question to this entry: its own, not weak, few entries share it. A single character
     (帮, 写, 多) is never one: it is too often a piece of some other word."""
-    return len(word) > 1 and word in doc_terms and word not in idx.weak and idx.idf[word] >= ANCHOR_IDF
+    return (len(word) > 1 and word in doc_terms and word not in idx.weak and word not in idx.context
+            and idx.idf[word] >= ANCHOR_IDF)
 
 
 def _bigram_share(word: str, bigrams: frozenset[str]) -> float:

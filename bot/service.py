@@ -64,9 +64,15 @@ def data_dir(settings: Settings) -> Path:
 
 
 async def seed(settings: Settings) -> str:
-    """`dengji db seed`: put the knowledge base into the database (entries it already has are kept)."""
-    added = await kb.seed_from(data_dir(settings))
-    return f"已导入 {added} 条知识库条目"
+    """`dengji db seed`: bring the knowledge base in the database up to date with the data files (what the
+    files changed since the last seed is applied; staff edits to the rest are kept, see kb.seed_from)."""
+    r = await kb.seed_from(data_dir(settings))
+    text = f"知识库：新增 {r.added} 条条目，更新 {r.updated} 条，写入 {r.files} 个数据文件"
+    if r.kept:
+        text += f"；{len(r.kept)} 条保留了工作人员的修改（{'、'.join(r.kept[:5])}{'等' if len(r.kept) > 5 else ''}）"
+    if r.added or r.updated or r.files:
+        text += "；运行中的服务在管理端“重新加载”知识库或重启后生效"
+    return text
 
 
 async def _facts(app) -> dict[str, Any]:

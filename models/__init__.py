@@ -2,7 +2,7 @@
 
 from models.audit import AuditLog
 from models.booking import Booking, BookingChannel, BookingHolder, BookingStatus, QueueCounter, SlotCounter, WalkIn
-from models.bot import BotDataFile, BotEntry, BotFeedback, BotMiss
+from models.bot import BotDataFile, BotEntry, BotFeedback, BotMiss, BotSeed
 from models.cases import (
     Case,
     CaseApplicant,
@@ -34,7 +34,7 @@ from models.wechat import WeChatFollower
 __all__ = [
     "AuditLog",
     "Booking", "BookingChannel", "BookingHolder", "BookingStatus", "QueueCounter", "SlotCounter", "WalkIn",
-    "BotDataFile", "BotEntry", "BotFeedback", "BotMiss",
+    "BotDataFile", "BotEntry", "BotFeedback", "BotMiss", "BotSeed",
     "Case", "CaseApplicant", "CaseEvent", "CaseNotification", "CaseStageEntry", "CaseSubscription", "IngestClient",
     "BusinessType", "CalendarDay", "CenterSetting", "DayKind", "Hall",
     "Citizen",

@@ -59,3 +59,19 @@ class BotDataFile(Model):
 
     class Meta:
         table = "bot_data_file"
+
+
+class BotSeed(Model):
+    """What the last `dengji db seed` took from the data files: one row per entry ("entry:<id>") and per other
+    data file ("file:<name>"), with its content as seeded and that content's SHA-256.
+
+    The next seed applies only what the files changed since then, so staff edits made through the API to
+    anything the files did not change are kept."""
+
+    name = fields.CharField(max_length=128, primary_key=True)
+    digest = fields.CharField(max_length=64)
+    content = fields.TextField()
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "bot_seed"

@@ -39,3 +39,12 @@ def test_scoring_through_dengji_ask_json():
     assert tune["ood_right"] / tune["ood"] >= 0.95
     assert held["domain_right"] / held["domain"] >= 0.70
     assert held["ood_right"] / held["ood"] >= 0.75
+
+
+def test_every_fresh_batch_names_real_entries():
+    ids = {e.id for e in Bot().entries}
+    for part in (p for p in bot_eval.PARTS if p.startswith("dev_extra")):
+        cases = bot_eval.load(part)
+        assert cases, part
+        for c in cases:
+            assert c["expect"] == ["fallback"] or all(e in ids or e.startswith("intent:") for e in c["expect"]), c

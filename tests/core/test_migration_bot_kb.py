@@ -58,7 +58,7 @@ async def _upgrade_with_data(settings: Settings) -> None:
         # The new tables work: seeding fills them, a second seed adds nothing, the bot's source reads them.
         shipped = Path(__file__).resolve().parents[2] / "bot" / "data"
         added = await kb.seed_from(shipped)
-        assert added == len(kb.read_entries(shipped)) and await kb.seed_from(shipped) == 0
+        assert added.added == len(kb.read_entries(shipped)) and (await kb.seed_from(shipped)).added == 0
         source = await kb.load_source(shipped)
         assert [e["id"] for e in source.entries] == [e["id"] for e in kb.read_entries(shipped)]
         assert "synonyms.yaml" in source.files
