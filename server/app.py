@@ -162,6 +162,7 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
                           "request_id": request.request_id})
 
     @app.get("/metrics")
+    @openapi.responds(content_type="text/plain")
     async def prometheus(request: Request) -> HTTPResponse:
         body, content_type = metrics.render()
         return raw(body, content_type=content_type)

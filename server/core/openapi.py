@@ -253,25 +253,33 @@ def error_codes_of(route, method: str = "GET") -> dict[int, set[str]]:
     return codes
 
 
-def responds(model, *, also: tuple[int, ...] = ()):
+def responds(model=None, *, also: tuple[int, ...] = (), content_type: str = "application/json",
+             redirect_only: bool = False):
     """Declare the body a handler answers with on success (a pydantic model or type): the document shows its
-    schema and, outside production, every answer is checked against it (watch_conformance). `also`: other
-    statuses answered with the same body (e.g. a health check's 503)."""
+    schema and, outside production, every JSON answer is checked against it (watch_conformance). `also`: other
+    statuses answered with the same body (e.g. a health check's 503); `content_type` for a body that is not JSON
+    (CSV, Prometheus text); `redirect_only` for a route that answers with a redirect and nothing else."""
 
     def decorate(handler):
         handler.dengji_response = model
         handler.dengji_also = also
+        handler.dengji_content_type = content_type
+        handler.dengji_redirect_only = redirect_only
         return handler
 
     return decorate
 
 
-def response_model_of(handler):
+def _declared(handler, name: str, default=None):
     while handler is not None:
-        if hasattr(handler, "dengji_response"):
-            return handler.dengji_response
+        if hasattr(handler, name):
+            return getattr(handler, name)
         handler = getattr(handler, "__wrapped__", None)
-    return None
+    return default
+
+
+def response_model_of(handler):
+    return _declared(handler, "dengji_response")
 
 
 def answers_errors(errors: dict[int, tuple[str, ...]]):
@@ -363,12 +371,17 @@ def _operation(components: _Components, route, method: str) -> dict:
                              "content": {"application/json": {"schema": components.ref(found["body"])}}}
     ok = "201" if found["created"] else "200"
     model = response_model_of(handler)
-    if model is not None:
+    content_type = _declared(handler, "dengji_content_type", "application/json")
+    if _declared(handler, "dengji_redirect_only", False):
+        pass  # the 302 below is the only success
+    elif content_type != "application/json":
+        op["responses"][ok] = {"description": "成功", "content": {content_type: {"schema": {"type": "string"}}}}
+    elif model is not None:
         success = {"description": "成功", "content": {"application/json": {"schema": components.response(model)}}}
         op["responses"][ok] = success
         if found["created"] and found["ok_too"]:  # e.g. an idempotent retry answers 200 with the same body
             op["responses"]["200"] = success
-        for status in getattr(inspect.unwrap(handler), "dengji_also", ()):
+        for status in _declared(handler, "dengji_also", ()):
             op["responses"][str(status)] = {**success, "description": ERROR_TEXT.get(status, "")}
     else:
         op["responses"][ok] = {"description": "成功"}
@@ -464,6 +477,7 @@ def build(app: Sanic) -> dict:
 
 # The document depends on the code only, not on an app's settings: built once per process.
 _DOCUMENTS: dict = {}
+_ADAPTERS: dict = {}
 
 
 def document_for(app: Sanic) -> dict:
@@ -507,8 +521,11 @@ def conformance_gap(app: Sanic, route, method: str, response: HTTPResponse) -> t
         model = response_model_of(route.handler)
         if model is None or not (response.content_type or "").startswith("application/json"):
             return None
+        adapter = _ADAPTERS.get(model)
+        if adapter is None:
+            adapter = _ADAPTERS[model] = TypeAdapter(model)
         try:
-            TypeAdapter(model).validate_json(response.body)
+            adapter.validate_json(response.body)
         except ValidationError as exc:
             first = exc.errors()[0]
             return (method, path, response.status, f"body: {'.'.join(map(str, first['loc']))} {first['type']}")
