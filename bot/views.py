@@ -6,8 +6,8 @@ from sanic.response import json
 from server.core.auth import require_citizen, require_staff
 from server.core.openapi import responds
 from server.core.responses import (
+    BotAnswerRead,
     KbEntryRead,
-    MpBotAskPostRead,
     OkRead,
     StaffBotEntriesRead,
     StaffBotFeedbackRead,
@@ -32,7 +32,7 @@ async def setup(app) -> None:
 
 @mp.post("/ask")
 @require_citizen
-@responds(MpBotAskPostRead)
+@responds(BotAnswerRead)
 async def ask(request: Request):
     """Answer a question from the mini-program."""
     body = parse_body(request, AskCreate)

@@ -32,12 +32,9 @@ from server.core.responses import (
     MpOrgMembershipsRead,
     MpOrgOrgIdInvitationsPostRead,
     NoticeRead,
+    NoticeReportRead,
     OkRead,
     OrgRead,
-    StaffNoticesNoticeIdPatchRead,
-    StaffNoticesNoticeIdReportRead,
-    StaffNoticesNoticeIdReviewPostRead,
-    StaffNoticesNoticeIdWithdrawPostRead,
     StaffNoticesPreviewPostRead,
     StaffOrgsOrgIdMembersRead,
     StaffOrgsPostRead,
@@ -172,7 +169,7 @@ async def get_notice(request: Request, notice_id: int):
 
 @staff.patch("/notices/<notice_id:int>")
 @require_staff("publisher")
-@responds(StaffNoticesNoticeIdPatchRead)
+@responds(NoticeRead)
 async def update_notice(request: Request, notice_id: int):
     body = parse_body(request, NoticeUpdate).model_dump(mode="json", exclude_none=True)
     notice = await service.update_notice(cfg=_cfg(request), notice_id=notice_id, **_author(request), **body)
@@ -191,7 +188,7 @@ async def submit_notice(request: Request, notice_id: int):
 
 @staff.post("/notices/<notice_id:int>/review")
 @require_staff("reviewer")
-@responds(StaffNoticesNoticeIdReviewPostRead)
+@responds(NoticeRead)
 async def review_notice(request: Request, notice_id: int):
     body = parse_body(request, NoticeReview)
     notice = await service.review(jobs=request.app.ctx.jobs, notice_id=notice_id,
@@ -201,7 +198,7 @@ async def review_notice(request: Request, notice_id: int):
 
 @staff.post("/notices/<notice_id:int>/withdraw")
 @require_staff("publisher")
-@responds(StaffNoticesNoticeIdWithdrawPostRead)
+@responds(NoticeRead)
 async def withdraw_notice(request: Request, notice_id: int):
     notice = await service.withdraw(notice_id=notice_id, **_author(request))
     return json(service.notice_read(notice, _cfg(request)))
@@ -209,7 +206,7 @@ async def withdraw_notice(request: Request, notice_id: int):
 
 @staff.get("/notices/<notice_id:int>/report")
 @require_staff("publisher", "reviewer")
-@responds(StaffNoticesNoticeIdReportRead)
+@responds(NoticeReportRead)
 async def notice_report(request: Request, notice_id: int):
     return json(await service.report(notice_id=notice_id))
 

@@ -13,7 +13,7 @@ from server.booking.staff_views import bp as staff_bp
 from server.catalog.staff_views import bp as calendar_bp
 from server.core.auth import current_principal, require_citizen
 from server.core.openapi import responds
-from server.core.responses import BookingRead, HallsHallRefSlotsRead, Items
+from server.core.responses import BookingRead, Items, SlotsRead
 from server.core.validation import parse_body, parse_query
 
 citizen_bp = Blueprint("booking", url_prefix="/api")
@@ -51,7 +51,7 @@ async def stop_listening(app, _loop=None) -> None:
 
 
 @citizen_bp.get("/halls/<hall_ref>/slots")
-@responds(HallsHallRefSlotsRead)
+@responds(SlotsRead)
 async def slots(request: Request, hall_ref: str):
     """Slots of a hall on a day with the places left for the caller's channel."""
     query = parse_query(request, SlotsQuery)

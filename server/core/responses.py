@@ -181,61 +181,61 @@ class HallsRead(_Read):
     items: list[HallsReadItemsItem]
 
 
-class HallsHallRefSlotsReadHall(_Read):
+class SlotsHall(_Read):
     id: int
     code: str
     name: str
 
 
-class HallsHallRefSlotsReadSlotsItemOnline(_Read):
+class SlotPlaces(_Read):
     quota: int
     remaining: int
 
 
-class HallsHallRefSlotsReadSlotsItem(_Read):
+class SlotRead(_Read):
     start: str
     end: str
-    online: HallsHallRefSlotsReadSlotsItemOnline
+    online: SlotPlaces
     remaining: int
     bookable: bool
     reason: str | None
-    hotline: HallsHallRefSlotsReadSlotsItemOnline | None = None
+    hotline: SlotPlaces | None = None
 
 
-class HallsHallRefSlotsRead(_Read):
-    hall: HallsHallRefSlotsReadHall
+class SlotsRead(_Read):
+    hall: SlotsHall
     date: dt.date
     channel: str
     open: bool
     released: bool
     release_time: str
-    slots: list[HallsHallRefSlotsReadSlotsItem]
+    slots: list[SlotRead]
 
 
-class IngestEventsPostReadResultsItemErrorDetailsItem(_Read):
+class FieldError(_Read):
     field: str
     message: str
 
 
-class IngestEventsPostReadResultsItemError(_Read):
+class IngestError(_Read):
     code: str
     message: str
-    details: list[IngestEventsPostReadResultsItemErrorDetailsItem] | None = None
+    details: list[FieldError] | None = None
 
 
-class IngestEventsPostReadResultsItem(_Read):
+class IngestResult(_Read):
     event_id: str
     status: str
     applied: bool | None = None
     http_status: int | None = None
-    error: IngestEventsPostReadResultsItemError | None = None
+    error: IngestError | None = None
 
 
-class IngestEventsPostRead(_Read):
+class IngestRead(_Read):
     accepted: int
     duplicate: int
     rejected: int
-    results: list[IngestEventsPostReadResultsItem]
+    results: list[IngestResult]
 
 
 class MpBindingVerifyPostRead(_Read):
@@ -243,7 +243,7 @@ class MpBindingVerifyPostRead(_Read):
     expires_in: int
 
 
-class MpBotAskPostRead(_Read):
+class BotAnswerRead(_Read):
     kind: str
     text: str
     entry_id: str | None
@@ -262,7 +262,7 @@ class CaseSubscriptionRead(_Read):
     subscribed: bool
 
 
-class MpInboxReadItemsItemAttachmentsItem(_Read):
+class Attachment(_Read):
     name: str
     url: str
 
@@ -273,7 +273,7 @@ class MpInboxReadItemsItem(_Read):
     title: str
     body: str
     category: str
-    attachments: list[MpInboxReadItemsItemAttachmentsItem]
+    attachments: list[Attachment]
     published_at: dt.datetime
     read: bool
 
@@ -290,7 +290,7 @@ class MpInboxDeliveryIdReadPostRead(_Read):
     read_at: dt.datetime
 
 
-class MpLoginPostReadCitizen(_Read):
+class CitizenRead(_Read):
     id: int
     bound: bool
     verification: Any
@@ -300,12 +300,12 @@ class MpLoginPostReadCitizen(_Read):
     suspended_until: dt.datetime | None
 
 
-class MpLoginPostRead(_Read):
+class LoginRead(_Read):
     token: str
-    citizen: MpLoginPostReadCitizen
+    citizen: CitizenRead
 
 
-class MpMeRead(_Read):
+class MeRead(_Read):
     id: int
     bound: bool
     verification: str | None
@@ -668,12 +668,12 @@ class StaffHallsCodeSlotsDayStartPutRead(_Read):
     hotline: StaffHallsCodeSlotsDayStartPutReadOnline
 
 
-class StaffLoginPostRead(_Read):
+class StaffLoginRead(_Read):
     token: str
     staff: StaffRead
 
 
-class StaffNoticesPostReadTarget(_Read):
+class NoticeTarget(_Read):
     all: bool | None = None
     types: list[str] | None = None
     districts: list[str] | None = None
@@ -691,38 +691,8 @@ class NoticeRead(_Read):
     category: str
     category_name: str
     audience: str
-    attachments: list[MpInboxReadItemsItemAttachmentsItem]
-    target: StaffNoticesPostReadTarget
-    status: str
-    scheduled_at: dt.datetime | None
-    created_by: int
-    reviewed_by: int | None
-    review_comment: str | None
-    recipients: int
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-
-
-class StaffNoticesNoticeIdPatchReadTarget(_Read):
-    all: bool
-    types: list[str]
-    districts: list[str]
-    business_lines: list[str]
-    tags: list[str]
-    org_ids: list[int]
-    online_mortgage_banks: bool
-
-
-class StaffNoticesNoticeIdPatchRead(_Read):
-    id: int
-    title: str
-    body: str
-    category: str
-    category_name: str
-    audience: str
-    attachments: list[MpInboxReadItemsItemAttachmentsItem]
-    target: StaffNoticesNoticeIdPatchReadTarget
+    attachments: list[Attachment]
+    target: NoticeTarget
     status: str
     scheduled_at: dt.datetime | None
     created_by: int
@@ -762,51 +732,11 @@ class StaffNoticesNoticeIdReportReadOrganizationsItem(_Read):
     failure_reasons: dict[str, Any]
 
 
-class StaffNoticesNoticeIdReportRead(_Read):
+class NoticeReportRead(_Read):
     notice: StaffNoticesNoticeIdReportReadNotice
     totals: StaffNoticesNoticeIdReportReadTotals
     failures: list[Any]
     organizations: list[StaffNoticesNoticeIdReportReadOrganizationsItem]
-
-
-class StaffNoticesNoticeIdReviewPostRead(_Read):
-    id: int
-    title: str
-    body: str
-    category: str
-    category_name: str
-    audience: str
-    attachments: list[MpInboxReadItemsItemAttachmentsItem]
-    target: StaffNoticesNoticeIdPatchReadTarget
-    status: str
-    scheduled_at: dt.datetime | None
-    created_by: int
-    reviewed_by: int
-    review_comment: str | None
-    recipients: int
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-
-
-class StaffNoticesNoticeIdWithdrawPostRead(_Read):
-    id: int
-    title: str
-    body: str
-    category: str
-    category_name: str
-    audience: str
-    attachments: list[MpInboxReadItemsItemAttachmentsItem]
-    target: StaffNoticesNoticeIdPatchReadTarget
-    status: str
-    scheduled_at: dt.datetime | None
-    created_by: int
-    reviewed_by: int | None
-    review_comment: str | None
-    recipients: int
-    created_at: dt.datetime
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
 
 
 class StaffNoticesPreviewPostRead(_Read):

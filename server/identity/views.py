@@ -14,9 +14,9 @@ from server.core.openapi import responds
 from server.core.responses import (
     DevCitizenPostRead,
     DevCitizenPostReadCitizen,
+    LoginRead,
+    MeRead,
     MpBindingVerifyPostRead,
-    MpLoginPostRead,
-    MpMeRead,
     StaffBindingCodesPostRead,
 )
 from server.core.validation import parse_body, parse_query
@@ -44,7 +44,7 @@ def _read(request: Request, citizen) -> dict:
 
 
 @mp.post("/login")
-@responds(MpLoginPostRead)
+@responds(LoginRead)
 async def login(request: Request):
     """Exchange a wx.login code for a dengji session token."""
     body = parse_body(request, LoginCreate)
@@ -55,7 +55,7 @@ async def login(request: Request):
 
 @mp.get("/me")
 @require_citizen
-@responds(MpMeRead)
+@responds(MeRead)
 async def me(request: Request):
     return json(_read(request, await service.get_or_raise(citizen_id=request.ctx.principal.id)))
 

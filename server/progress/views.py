@@ -9,7 +9,7 @@ from server.core.openapi import answers_errors, responds
 from server.core.responses import (
     CaseRead,
     CaseSubscriptionRead,
-    IngestEventsPostRead,
+    IngestRead,
     Items,
     StaffCasesOverdueRead,
 )
@@ -28,7 +28,7 @@ async def _deps(request: Request) -> dict:
 
 @bp.post("/ingest/events")
 @answers_errors({422: ("VALIDATION_ERROR",)})  # an event that fails its schema, answered from the batch result
-@responds(IngestEventsPostRead)
+@responds(IngestRead)
 async def ingest_events(request: Request):
     """Accept one event or a batch from an authenticated registration business system."""
     h = request.headers

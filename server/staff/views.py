@@ -11,7 +11,7 @@ from server.core.responses import (
     AuditRead,
     Items,
     OkRead,
-    StaffLoginPostRead,
+    StaffLoginRead,
     StaffRead,
 )
 from server.core.validation import parse_body, parse_query
@@ -47,7 +47,7 @@ async def authenticate(request: Request, body: StaffLogin):
 
 
 @bp.post("/login")
-@responds(StaffLoginPostRead)
+@responds(StaffLoginRead)
 async def login(request: Request):
     user = await authenticate(request, parse_body(request, StaffLogin))
     token = await issue_session(request.app, principal_of(user))
@@ -72,7 +72,7 @@ async def me(request: Request):
 
 @bp.put("/me/password")
 @require_staff()
-@responds(StaffLoginPostRead)
+@responds(StaffLoginRead)
 async def change_password(request: Request):
     """Change one's own password; every other session ends and this one gets a fresh token."""
     body = parse_body(request, PasswordChange)
