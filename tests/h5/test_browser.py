@@ -320,6 +320,7 @@ async def test_a_public_account_only_person_is_reminded_by_the_public_account_or
     assert "已订阅，前一天通过公众号消息提醒您" in await page.inner_text("body")
     code = await page.inner_text(".h5-code__value")
     await assert_one_thumb(page)
+    await page.locator("text=已订阅，前一天通过公众号消息提醒您").scroll_into_view_if_needed()
     await shot(page, "18-reminder-through-the-public-account")
     live.ctx.clock.set(at(23, 18, 0))
     assert await scheduled.send_reminders(live.ctx.job_ctx) == 1
@@ -345,4 +346,5 @@ async def test_a_public_account_only_person_is_reminded_by_the_public_account_or
     assert await other.locator("button:has-text('提醒我')").count() == 0
     assert "关注公众号后刷新本页即可订阅" in await other.inner_text("#reminder-unavailable")
     await assert_one_thumb(other)
+    await other.locator("#reminder-unavailable").scroll_into_view_if_needed()
     await shot(other, "19-reminder-not-possible")
