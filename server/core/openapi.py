@@ -256,7 +256,7 @@ def error_codes_of(route, method: str = "GET") -> dict[int, set[str]]:
 def responds(model=None, *, also: tuple[int, ...] = (), content_type: str = "application/json",
              redirect_only: bool = False):
     """Declare the body a handler answers with on success (a pydantic model or type): the document shows its
-    schema and, outside production, every JSON answer is checked against it (watch_conformance). `also`: other
+    schema and, in tests (DENGJI_ENV=test), every JSON answer is checked against it (watch_conformance). `also`: other
     statuses answered with the same body (e.g. a health check's 503); `content_type` for a body that is not JSON
     (CSV, Prometheus text); `redirect_only` for a route that answers with a redirect and nothing else."""
 
@@ -488,9 +488,10 @@ def document_for(app: Sanic) -> dict:
 
 
 def watch_conformance(app: Sanic) -> None:
-    """Outside production, check every JSON API answer against the document: an error code the route's
+    """In tests (DENGJI_ENV=test), check every JSON API answer against the document: an error code the route's
     document does not list, or a success body its declared response model refuses, is logged and kept in
-    `app.ctx.api_doc_gaps` (read by the tests). Production answers are not re-read."""
+    `app.ctx.api_doc_gaps` (read by the tests). Development and production answers are not re-read (the
+    benchmarks run in development)."""
     app.ctx.api_doc_gaps = set()
 
     @app.on_response(priority=90)

@@ -1,7 +1,7 @@
 """The bodies the JSON API answers with on success, one model per shape (issue 11: a truthful API document).
 
 Each route names its model with `@responds(Model)` next to the handler (server/core/openapi.py): the document
-shows the model's schema, and outside production every answer is checked against it (`watch_conformance`, read
+shows the model's schema, and under DENGJI_ENV=test every answer is checked against it (`watch_conformance`, read
 by tests/core/test_openapi.py and the schemathesis run), so a field added to a service's serialiser without its
 model shows up as a gap instead of an undocumented change. The models were first written from the answers the
 test suite records and are kept by hand since; `extra="forbid"`: an answer may carry nothing its model lacks.
