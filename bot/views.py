@@ -4,6 +4,16 @@ from sanic import Blueprint, Request
 from sanic.response import json
 
 from server.core.auth import require_citizen, require_staff
+from server.core.openapi import responds
+from server.core.responses import (
+    BotAnswerRead,
+    KbEntryRead,
+    OkRead,
+    StaffBotEntriesRead,
+    StaffBotFeedbackRead,
+    StaffBotMissesRead,
+    StaffBotReloadPostRead,
+)
 from server.core.validation import parse_body, parse_query
 
 from . import flows, service
@@ -22,6 +32,7 @@ async def setup(app) -> None:
 
 @mp.post("/ask")
 @require_citizen
+@responds(BotAnswerRead)
 async def ask(request: Request):
     """Answer a question from the mini-program."""
     body = parse_body(request, AskCreate)
@@ -31,6 +42,7 @@ async def ask(request: Request):
 
 @mp.post("/feedback")
 @require_citizen
+@responds(OkRead)
 async def feedback(request: Request):
     """Record whether an answer helped."""
     body = parse_body(request, FeedbackCreate)
@@ -40,18 +52,21 @@ async def feedback(request: Request):
 
 @staff.get("/entries")
 @require_staff(*EDITORS)
+@responds(StaffBotEntriesRead)
 async def entries(request: Request):
     return json({"items": await service.get_all_entries(app=request.app)})
 
 
 @staff.get("/entries/<entry_id>")
 @require_staff(*EDITORS)
+@responds(KbEntryRead)
 async def entry(request: Request, entry_id: str):
     return json(await service.get_entry_or_raise(app=request.app, entry_id=entry_id))
 
 
 @staff.post("/entries")
 @require_staff(*EDITORS)
+@responds(KbEntryRead)
 async def create_entry(request: Request):
     body = parse_body(request, KbEntryCreate)
     return json(await service.create_entry(app=request.app, entry=body.model_dump()), status=201)
@@ -59,6 +74,7 @@ async def create_entry(request: Request):
 
 @staff.patch("/entries/<entry_id>")
 @require_staff(*EDITORS)
+@responds(KbEntryRead)
 async def update_entry(request: Request, entry_id: str):
     body = parse_body(request, KbEntryUpdate)
     changes = body.model_dump(exclude_none=True)
@@ -67,6 +83,7 @@ async def update_entry(request: Request, entry_id: str):
 
 @staff.delete("/entries/<entry_id>")
 @require_staff(*EDITORS)
+@responds(OkRead)
 async def delete_entry(request: Request, entry_id: str):
     await service.delete_entry(app=request.app, entry_id=entry_id)
     return json({"ok": True})
@@ -74,6 +91,7 @@ async def delete_entry(request: Request, entry_id: str):
 
 @staff.post("/reload")
 @require_staff(*EDITORS)
+@responds(StaffBotReloadPostRead)
 async def reload(request: Request):
     """Reload the knowledge base in every worker."""
     return json(await service.reload(app=request.app))
@@ -81,6 +99,7 @@ async def reload(request: Request):
 
 @staff.get("/misses")
 @require_staff(*EDITORS)
+@responds(StaffBotMissesRead)
 async def misses(request: Request):
     """Questions the bot could not answer well, most frequent first."""
     query = parse_query(request, MissQuery)
@@ -90,6 +109,7 @@ async def misses(request: Request):
 
 @staff.post("/misses/attach")
 @require_staff(*EDITORS)
+@responds(KbEntryRead)
 async def attach_miss(request: Request):
     """Answer an unanswered question from now on: add it to an entry as a phrasing (every worker)."""
     body = parse_body(request, MissAttach)
@@ -98,5 +118,6 @@ async def attach_miss(request: Request):
 
 @staff.get("/feedback")
 @require_staff(*EDITORS)
+@responds(StaffBotFeedbackRead)
 async def feedback_summary(request: Request):
     return json({"items": await service.get_feedback_summary(app=request.app)})

@@ -8,8 +8,10 @@ import importlib
 import logging
 import time
 from functools import partial
+from typing import Literal
 
 import ujson
+from pydantic import BaseModel, Field
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, json, raw
 
@@ -56,6 +58,11 @@ log = logging.getLogger("dengji.app")
 GC_THRESHOLDS = (50_000, 50, 100)
 
 
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    checks: dict[Literal["database", "redis"], str] = Field(description="ok，或 error: 异常类型")
+
+
 def _tune_gc() -> None:
     """Keep what start-up built (modules, jieba's dictionary, the bot's index) out of the cyclic GC, and run
     the GC rarely."""
@@ -75,8 +82,10 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
     app.config.REQUEST_MAX_SIZE = 2 * 1024 * 1024
     app.config.CORS = False
     app.config.HEALTH = False
-    app.config.AUTO_EXTEND = False  # the API document is ours (server/core/openapi.py), not sanic-ext's
-    # No automatic HEAD/OPTIONS routes (sanic-ext's parse every handler's source at start-up, over a second).
+    # sanic-ext is not a dependency: the API document is ours (server/core/openapi.py). Should it be installed
+    # anyway, it stays unloaded, and so do its automatic HEAD/OPTIONS routes (they parse every handler's source
+    # at start-up, over a second).
+    app.config.AUTO_EXTEND = False
     app.config.HTTP_AUTO_HEAD = False
     app.config.HTTP_AUTO_OPTIONS = False
     # A stop (SIGTERM) waits this long for requests in flight, then closes; resources close with timeouts.
@@ -98,6 +107,8 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
         app.blueprint(importlib.import_module(module_name).bp)
     # The API document (built from the routes and their schemas on first request) and its local pages.
     app.blueprint(openapi.bp)
+    if settings.env == "test":  # every answer checked against the document (tests read the gaps)
+        openapi.watch_conformance(app)
     # Path parameters arrive percent-decoded (Sanic leaves them quoted by default): `/halls/%E5%8D%97…` is "南…".
     for route in app.router.routes:
         route.unquote = True
@@ -151,12 +162,15 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
                           "request_id": request.request_id})
 
     @app.get("/metrics")
+    @openapi.responds(content_type="text/plain")
     async def prometheus(request: Request) -> HTTPResponse:
         body, content_type = metrics.render()
         return raw(body, content_type=content_type)
 
     @app.get("/healthz")
+    @openapi.responds(Health, also=(503,))
     async def healthz(request: Request) -> HTTPResponse:
+        """Whether the database and Redis answer (503 when one does not)."""
         async def check(probe) -> str:
             try:
                 await asyncio.wait_for(probe(), HEALTH_TIMEOUT)
@@ -169,6 +183,6 @@ def create_app(settings: Settings | None = None, *, name: str = "dengji") -> San
         results = await asyncio.gather(check(db.ping), check(request.app.ctx.redis.ping))
         checks = dict(zip(names, results, strict=True))
         ok = all(v == "ok" for v in checks.values())
-        return json({"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503)
+        return json(Health(status="ok" if ok else "degraded", checks=checks).model_dump(), status=200 if ok else 503)
 
     return app

@@ -934,9 +934,13 @@ class FakeWeChat:
         "cgi-bin/user/info": "oa",
         "cgi-bin/ticket/getticket": "oa",
     }
-    # Customer-service reply window (2023 rule, 客服消息 / customerServiceMessage.send: "45015 回复时间超过限制",
-    # "45047 客服接口下行条数超过上限"): a user's message opens 48 hours for 5 messages; a menu click, a follow or a
-    # QR scan opens 1 minute for 3. https://developers.weixin.qq.com/doc/service/api/customer/message/api_sendcustommessage.html
+    # Customer-service reply window (客服消息 / customerServiceMessage.send: "45015 回复时间超过限制" — WeChat's
+    # errmsg "response out of time limit or subscription is canceled", so an unfollow closes it too — and
+    # "45047 客服接口下行条数超过上限" "out of response count limit"): a user's message opens 48 hours for 5
+    # messages, a menu click, a follow or a QR scan 1 minute for 3, and each new action starts a new quota.
+    # https://developers.weixin.qq.com/doc/service/api/customer/message/api_sendcustommessage.html; the public
+    # account's figure is 5 since WeChat's announcement of 2023-06-12 (it was 20 per message from 2021-06 until
+    # then, the figure older articles quote); the mini-program's is 5 as well.
     REPLY_WINDOWS = {"message": (48 * 3600.0, 5), "event": (60.0, 3)}
 
     def _reset_rules_state(self) -> None:

@@ -716,6 +716,10 @@ def test_customer_service_messages_only_in_the_users_reply_window(fake):
     fake.user_event("o-click")
     assert [send("o-click") for _ in range(4)] == [0, 0, 0, 45047]  # three replies per event
     assert len(fake.sent("custom")) == 9
+    fake.follow("o-gone")
+    fake.user_message("o-gone")
+    fake.unfollow("o-gone")  # "response out of time limit or subscription is canceled"
+    assert send("o-gone") == 45015
 
 
 def test_daily_quota_answers_45009(fake):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from models import Booking, BookingChannel, BookingStatus, Citizen, SlotCounter
-from server.booking import availability, clock, service
+from server.booking import availability, clock, messaging, service
 from server.catalog import editing
 from server.catalog import service as catalog_service
 from server.catalog.service import Catalog
-from server.core.errors import AppError
+from server.core.errors import AppError, Conflict
 
 SCENE_PREFIX = "hall:"  # a hall's check-in QR scene: "hall:<hall code>:<window>:<signature>" (checkin_qr.py)
 
@@ -212,6 +212,11 @@ async def reschedule_mine(app, *, citizen_id: int, booking_id: int, body) -> dic
 async def remind_mine(app, *, citizen_id: int, booking_id: int, subscribe: bool) -> dict:
     """Subscribe one of the caller's bookings to the day-before reminder (or stop it)."""
     catalog, _ = await context(app)
-    booking = await service.get_owned(booking_id=booking_id, citizen=await Citizen.get(id=citizen_id))
+    citizen = await Citizen.get(id=citizen_id)
+    booking = await service.get_owned(booking_id=booking_id, citizen=citizen)
+    if subscribe and booking.status in service.ACTIVE and await messaging.reminder_channel(app, citizen) is None:
+        # Only the public account knows this person and they do not follow it: WeChat would refuse (43004).
+        raise Conflict("您未关注本公众号，微信无法向您发送提醒；关注公众号后即可订阅到厅提醒",
+                       code="REMINDER_UNREACHABLE")
     booking = await service.set_reminder(booking=booking, subscribe=subscribe)
     return service.read(app.ctx.cipher, catalog, booking)

@@ -1,7 +1,10 @@
-"""WeChat subscribe messages for bookings: the day-before reminder and the review result.
+"""WeChat messages for bookings: the day-before reminder and the review result.
 
 Template ids and field layouts are the center's configuration (config/data/wechat_templates.yaml).
-Sends go through the mini-program gateway (wechatpy in a thread pool, never on the event loop).
+Mini-program subscribe messages go through the mini-program gateway; the reminder of a person the mini-program
+cannot reach (no mini-program openid, or no consent: 43101) goes as a public-account template message to their
+public-account openid instead, which WeChat delivers to followers only (43004 otherwise). Every send runs wechatpy
+in a thread pool, never on the event loop.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from models import Booking, BookingStatus
 from server.catalog.service import Catalog
+from server.core import metrics
 from server.wechat.client import is_transient
 from server.wechat.fields import fit
 
@@ -57,10 +61,72 @@ async def recipient(booking: Booking) -> str | None:
     Not simply the account that booked: an unverified account whose ID number was taken back by its owner
     must not hear about the owner's bookings.
     """
+    return (await recipients(booking))[0]
+
+
+async def recipients(booking: Booking) -> tuple[str | None, str | None]:
+    """(mini-program openid, public-account openid) of whoever holds the booking's ID number now."""
     from models import Citizen
 
-    row = await Citizen.get_or_none(id_hash=booking.id_hash).values("openid")
-    return row["openid"] if row else None
+    row = await Citizen.get_or_none(id_hash=booking.id_hash).values("openid", "oa_openid")
+    return (row["openid"], row["oa_openid"]) if row else (None, None)
+
+
+# The public-account template message that stands in for a mini-program subscribe message of the same kind.
+OA_KINDS = {"booking_reminder": "oa_booking_reminder"}
+
+
+async def reminder_channel(app, citizen) -> str | None:
+    """How the day-before reminder can reach a person: "mp" (mini-program subscribe message), "oa" (public-account
+    template message: followers only) or None (neither: the pages say so instead of offering it)."""
+    from server.wechat import service as followers
+
+    if citizen.openid:
+        return "mp"
+    if citizen.oa_openid and await followers.follows(app, openid=citizen.oa_openid) is not False:
+        return "oa"  # a follower (or WeChat could not say: the send will tell)
+    return None
+
+
+async def deliver(ctx: dict, *, catalog: Catalog, booking: Booking, kind: str) -> bool:
+    """Send a booking message by the channel that reaches its holder: the mini-program's subscribe message,
+    else (no mini-program openid, or 43101 no consent) the public account's template message where the center
+    configured one. False when nobody could be reached; raises when worth retrying."""
+    mp_openid, oa_openid = await recipients(booking)
+    if await send(ctx, catalog=catalog, booking=booking, kind=kind, openid=mp_openid):
+        return True
+    oa_kind = OA_KINDS.get(kind)
+    if not oa_openid or oa_kind not in templates(ctx["settings"].seed_dir):
+        return False
+    return await send_template(ctx, catalog=catalog, booking=booking, kind=oa_kind, openid=oa_openid)
+
+
+async def send_template(ctx: dict, *, catalog: Catalog, booking: Booking, kind: str, openid: str) -> bool:
+    """Send one public-account template message; False when WeChat refused it for good, raises when worth
+    retrying. The booking's client_msg_id lets WeChat drop a resend after a lost answer."""
+    settings = ctx["settings"]
+    spec = templates(settings.seed_dir)[kind]
+    data, _ = render({**spec, "page": None}, _values(catalog, booking))
+    url = None
+    if spec.get("url") and settings.public_base_url:  # a page of ours: absolute on the public root
+        url = settings.public_base_url.rstrip("/") + spec["url"].format(**_values(catalog, booking))
+    body = {"touser": openid, "template_id": spec["template_id"], "data": data,
+            "client_msg_id": f"{kind}-{booking.id}"} | ({"url": url} if url else {})
+    try:
+        # wechatpy's send_template has no client_msg_id: the same body posted directly (as notices do).
+        await ctx["wechat"].call(lambda c: c.post("message/template/send", data=body), api="template")
+    except WeChatClientException as exc:
+        if is_transient(exc):
+            raise
+        if exc.errcode == 43004:  # not (or no longer) a follower: recorded, and the pages stop offering it
+            from server.wechat import service as followers
+
+            await followers.not_following(openid=openid)
+        metrics.WECHAT_UNREACHABLE.labels("template", str(exc.errcode)).inc()
+        log.info("template message refused", extra={"fields": {"kind": kind, "booking": booking.id,
+                                                               "errcode": exc.errcode}})
+        return False
+    return True
 
 
 async def send(ctx: dict, *, catalog: Catalog, booking: Booking, kind: str, openid: str | None) -> bool:

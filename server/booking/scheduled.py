@@ -71,7 +71,8 @@ async def notify_center_cancel(ctx: dict, *, booking_id: int) -> None:
 
 @periodic("booking.reminders.send", every_seconds=60)
 async def send_reminders(ctx: dict) -> int:
-    """Remind subscribed citizens the day before; a reminder is claimed before it is sent, so never twice."""
+    """Remind subscribed citizens the day before (mini-program subscribe message, or the public account's template
+    message for a person only the public account reaches); claimed before it is sent, so never twice."""
     catalog, now = await _now(ctx)
     sent = 0
     for booking_id in await service.due_reminders(catalog=catalog, now=now):
@@ -79,8 +80,7 @@ async def send_reminders(ctx: dict) -> int:
             continue  # another worker took it
         booking = await Booking.get(id=booking_id).prefetch_related("citizen")
         try:
-            if await messaging.send(ctx, catalog=catalog, booking=booking, kind="booking_reminder",
-                                    openid=await messaging.recipient(booking)):
+            if await messaging.deliver(ctx, catalog=catalog, booking=booking, kind="booking_reminder"):
                 sent += 1
         except (WeChatClientException, OSError):
             # Transient: free the claim so the next sweep tries again.

@@ -20,6 +20,16 @@ from server.booking.schemas import (
     WalkInCreate,
 )
 from server.core.auth import hall_scope, require_staff
+from server.core.openapi import responds
+from server.core.responses import (
+    BookingRead,
+    Items,
+    StaffCheckinPostRead,
+    StaffHallsCodeFiguresRead,
+    StaffHallsCodePutRead,
+    StaffHallsCodeSlotsDayStartPutRead,
+    StaffWalkinsPostRead,
+)
 from server.core.validation import parse_body, parse_query
 from server.staff.audit import record_read
 
@@ -45,6 +55,7 @@ async def _hall(request: Request, ref: str):
 
 @bp.post("/bookings")
 @require_staff("hotline")
+@responds(BookingRead)
 async def hotline_create(request: Request):
     """Book on a caller's behalf from the hotline share (电话预约)."""
     body = parse_body(request, HotlineBookingCreate)
@@ -57,6 +68,7 @@ async def hotline_create(request: Request):
 
 @bp.get("/bookings")
 @require_staff("reviewer", "hall_staff", "hotline")
+@responds(Items[BookingRead])
 async def bookings(request: Request):
     """List bookings (masked) by hall, date, status or ID number; the read is audited."""
     query = parse_query(request, StaffBookingQuery)
@@ -68,6 +80,7 @@ async def bookings(request: Request):
 
 @bp.get("/bookings/<booking_id:int>")
 @require_staff("reviewer", "hall_staff", "hotline")
+@responds(BookingRead)
 async def booking_detail(request: Request, booking_id: int):
     booking = await service.get_or_raise(booking_id=booking_id)
     _scope(request, booking.hall_code)
@@ -77,6 +90,7 @@ async def booking_detail(request: Request, booking_id: int):
 
 @bp.post("/bookings/<booking_id:int>/confirm")
 @require_staff("reviewer")
+@responds(BookingRead)
 async def confirm(request: Request, booking_id: int):
     """Confirm a pending booking; the citizen gets the result by subscribe message."""
     body = parse_body(request, ReviewConfirm)
@@ -90,6 +104,7 @@ async def confirm(request: Request, booking_id: int):
 
 @bp.post("/bookings/<booking_id:int>/decline")
 @require_staff("reviewer")
+@responds(BookingRead)
 async def decline(request: Request, booking_id: int):
     """Decline a pending booking with a reason; the place returns to the pool."""
     body = parse_body(request, ReviewDecline)
@@ -104,6 +119,7 @@ async def decline(request: Request, booking_id: int):
 
 @bp.post("/bookings/<booking_id:int>/cancel")
 @require_staff("hotline")
+@responds(BookingRead)
 async def staff_cancel(request: Request, booking_id: int):
     """Cancel a booking on a caller's behalf (same cut-off as online), during hotline hours."""
     booking = await service.get_or_raise(booking_id=booking_id)
@@ -116,6 +132,7 @@ async def staff_cancel(request: Request, booking_id: int):
 
 @bp.post("/checkin")
 @require_staff("hall_staff")
+@responds(StaffCheckinPostRead)
 async def checkin(request: Request):
     """Check a visitor in by booking code + ID number, or by ID number; hands out a queue number."""
     body = parse_body(request, CheckinCreate)
@@ -129,6 +146,7 @@ async def checkin(request: Request):
 
 @bp.post("/walkins")
 @require_staff("hall_staff")
+@responds(StaffWalkinsPostRead)
 async def walkins(request: Request):
     """Give a green-channel (免预约) visitor a queue number; counted in the day's figures."""
     body = parse_body(request, WalkInCreate)
@@ -140,6 +158,7 @@ async def walkins(request: Request):
 
 @bp.get("/halls/<code>/figures")
 @require_staff("hall_staff", "reviewer")
+@responds(StaffHallsCodeFiguresRead)
 async def hall_figures(request: Request, code: str):
     """A hall's daily figures: booked, checked in, no-shows, cancelled, walk-ins."""
     query = parse_query(request, FiguresQuery)
@@ -149,6 +168,7 @@ async def hall_figures(request: Request, code: str):
 
 @bp.put("/halls/<code>")
 @require_staff("admin")
+@responds(StaffHallsCodePutRead)
 async def hall_update(request: Request, code: str):
     """Change a hall's review mode, quotas or anti-scalping release delay."""
     body = parse_body(request, HallUpdate)
@@ -157,6 +177,7 @@ async def hall_update(request: Request, code: str):
 
 @bp.put("/halls/<code>/slots/<day:ymd>/<start>")
 @require_staff("admin")
+@responds(StaffHallsCodeSlotsDayStartPutRead)
 async def slot_quota(request: Request, code: str, day: date, start: str):
     """Set one slot's places (加号 / 减号): total and hotline share; existing bookings stay."""
     body = parse_body(request, SlotQuotaUpdate)

@@ -12,6 +12,8 @@ from server.booking.schemas import BookingCreate, BookingReminder, BookingResche
 from server.booking.staff_views import bp as staff_bp
 from server.catalog.staff_views import bp as calendar_bp
 from server.core.auth import current_principal, require_citizen
+from server.core.openapi import responds
+from server.core.responses import BookingRead, Items, SlotsRead
 from server.core.validation import parse_body, parse_query
 
 citizen_bp = Blueprint("booking", url_prefix="/api")
@@ -49,6 +51,7 @@ async def stop_listening(app, _loop=None) -> None:
 
 
 @citizen_bp.get("/halls/<hall_ref>/slots")
+@responds(SlotsRead)
 async def slots(request: Request, hall_ref: str):
     """Slots of a hall on a day with the places left for the caller's channel."""
     query = parse_query(request, SlotsQuery)
@@ -59,6 +62,7 @@ async def slots(request: Request, hall_ref: str):
 
 @citizen_bp.post("/bookings")
 @require_citizen
+@responds(BookingRead)
 async def create(request: Request):
     """Book a slot (real-name bound citizens; `Idempotency-Key` makes retries safe)."""
     body = parse_body(request, BookingCreate)
@@ -69,24 +73,28 @@ async def create(request: Request):
 
 @citizen_bp.get("/bookings")
 @require_citizen
+@responds(Items[BookingRead])
 async def mine(request: Request):
     return json({"items": await flows.my_bookings(request.app, citizen_id=request.ctx.principal.id)})
 
 
 @citizen_bp.get("/bookings/<booking_id:int>")
 @require_citizen
+@responds(BookingRead)
 async def detail(request: Request, booking_id: int):
     return json(await flows.my_booking(request.app, citizen_id=request.ctx.principal.id, booking_id=booking_id))
 
 
 @citizen_bp.post("/bookings/<booking_id:int>/cancel")
 @require_citizen
+@responds(BookingRead)
 async def cancel(request: Request, booking_id: int):
     return json(await flows.cancel_mine(request.app, citizen_id=request.ctx.principal.id, booking_id=booking_id))
 
 
 @citizen_bp.post("/bookings/<booking_id:int>/reschedule")
 @require_citizen
+@responds(BookingRead)
 async def reschedule(request: Request, booking_id: int):
     body = parse_body(request, BookingReschedule)
     data = await flows.reschedule_mine(request.app, citizen_id=request.ctx.principal.id, booking_id=booking_id,
@@ -96,6 +104,7 @@ async def reschedule(request: Request, booking_id: int):
 
 @citizen_bp.post("/bookings/<booking_id:int>/reminder")
 @require_citizen
+@responds(BookingRead)
 async def reminder(request: Request, booking_id: int):
     """Subscribe an active booking to the day-before reminder, or stop it."""
     body = parse_body(request, BookingReminder)

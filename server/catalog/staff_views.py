@@ -7,6 +7,8 @@ from models import DayKind
 from server.catalog import editing
 from server.catalog.schemas import CalendarDayCreate, CalendarQuery
 from server.core.auth import require_staff
+from server.core.openapi import responds
+from server.core.responses import OkRead, StaffCalendarPostRead, StaffCalendarRead
 from server.core.validation import parse_body, parse_query
 
 bp = Blueprint("catalog_staff", url_prefix="/api/staff")
@@ -14,6 +16,7 @@ bp = Blueprint("catalog_staff", url_prefix="/api/staff")
 
 @bp.get("/calendar")
 @require_staff("admin")
+@responds(StaffCalendarRead)
 async def days(request: Request):
     query = parse_query(request, CalendarQuery)
     return json({"items": [editing.day_read(d) for d in await editing.get_all_days(start=query.start,
@@ -22,6 +25,7 @@ async def days(request: Request):
 
 @bp.post("/calendar")
 @require_staff("admin")
+@responds(StaffCalendarPostRead)
 async def create_day(request: Request):
     body = parse_body(request, CalendarDayCreate)
     entry = await editing.create_day(request.app, day=body.date, kind=body.kind, name=body.name, halls=body.halls,
@@ -39,6 +43,7 @@ async def create_day(request: Request):
 
 @bp.delete("/calendar/<day_id:int>")
 @require_staff("admin")
+@responds(OkRead)
 async def delete_day(request: Request, day_id: int):
     await editing.delete_day(request.app, day_id=day_id)
     return json({"ok": True})

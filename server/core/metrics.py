@@ -11,6 +11,9 @@ LATENCY = Histogram(
 )
 JOBS = Counter("dengji_jobs_total", "Background jobs run", ["job", "outcome"])
 WECHAT_CALLS = Counter("dengji_wechat_calls_total", "Outbound WeChat API calls", ["api", "outcome"])
+WECHAT_UNREACHABLE = Counter("dengji_wechat_unreachable_total",
+                             "Messages WeChat would not deliver now (reply window closed, not a follower)",
+                             ["kind", "errcode"])
 
 
 _children: dict[tuple, tuple] = {}

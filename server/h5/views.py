@@ -14,8 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sanic import Blueprint, Request
 from sanic.response import redirect
 
+from models import Citizen
 from notices import service as notices_service
 from server.booking import flows as booking_flows
+from server.booking import messaging as booking_messaging
 from server.booking import service as booking_service
 from server.booking.schemas import BookingCreate, BookingReschedule, Start
 from server.catalog import service as catalog_service
@@ -167,7 +169,9 @@ async def _confirm_page(request: Request, step: Step, *, errors: dict | None = N
     if step.rb:
         replaces = await booking_flows.my_booking(request.app, citizen_id=_cid(request), booking_id=step.rb)
     me = await flows.me(request.app, citizen_id=_cid(request))
+    reminder = await _reminder_channel(request)
     return render(request, "booking_confirm.html", status=status, title="确认预约", step=step, **choice, slot=slot,
+                  reminder=reminder,
                   weekday=flows.weekday(step.date or dt.date.min), me=me, rules=await flows.booking_rules(request.app),
                   replaces=replaces, errors=errors or {},
                   values=values or {}, idem=secrets.token_urlsafe(16))
@@ -211,9 +215,15 @@ async def my_bookings(request: Request):
     return render(request, "bookings.html", title="我的预约", items=items, active=ACTIVE)
 
 
+async def _reminder_channel(request: Request) -> str | None:
+    """How the day-before reminder can reach the signed-in person (None: the page says so, offers nothing)."""
+    return await booking_messaging.reminder_channel(request.app, await Citizen.get(id=_cid(request)))
+
+
 async def _booking_page(request: Request, booking_id: int, *, errors: dict | None = None, status: int = 200):
     booking = await booking_flows.my_booking(request.app, citizen_id=_cid(request), booking_id=booking_id)
-    return render(request, "booking_detail.html", status=status, title="预约详情", b=booking,
+    reminder = await _reminder_channel(request) if booking["status"] in ACTIVE else None
+    return render(request, "booking_detail.html", status=status, title="预约详情", b=booking, reminder=reminder,
                   active=booking["status"] in ACTIVE, qr=flows.qr_svg(booking["qr"]), done=request.args.get("done"),
                   rules=await flows.booking_rules(request.app), errors=errors or {})
 

@@ -37,6 +37,8 @@ _CHINA_TZ = timezone(timedelta(hours=8))
 class InvalidIdentity(Exception):
     """A value failed validation; ``code`` is stable, ``message`` is user-facing Chinese."""
 
+    http_status = 422  # callers answer it as Unprocessable with its code (read by the API document too)
+
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code

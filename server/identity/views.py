@@ -10,6 +10,15 @@ from sanic.response import json, redirect
 from server.core import auth
 from server.core.auth import Principal, issue_session, require_citizen, require_staff
 from server.core.errors import Forbidden
+from server.core.openapi import responds
+from server.core.responses import (
+    DevCitizenPostRead,
+    DevCitizenPostReadCitizen,
+    LoginRead,
+    MeRead,
+    MpBindingVerifyPostRead,
+    StaffBindingCodesPostRead,
+)
 from server.core.validation import parse_body, parse_query
 from server.identity import oauth, service, verification
 from server.identity.schemas import (
@@ -35,6 +44,7 @@ def _read(request: Request, citizen) -> dict:
 
 
 @mp.post("/login")
+@responds(LoginRead)
 async def login(request: Request):
     """Exchange a wx.login code for a dengji session token."""
     body = parse_body(request, LoginCreate)
@@ -45,12 +55,14 @@ async def login(request: Request):
 
 @mp.get("/me")
 @require_citizen
+@responds(MeRead)
 async def me(request: Request):
     return json(_read(request, await service.get_or_raise(citizen_id=request.ctx.principal.id)))
 
 
 @mp.post("/binding/verify")
 @require_citizen
+@responds(MpBindingVerifyPostRead)
 async def start_face_verify(request: Request):
     """Start WeChat face verification of the caller's name and ID number; answers the verify_id."""
     body = parse_body(request, FaceVerifyCreate)
@@ -60,6 +72,7 @@ async def start_face_verify(request: Request):
 
 @mp.post("/binding")
 @require_citizen
+@responds(DevCitizenPostReadCitizen)
 async def bind(request: Request):
     """Bind the identity of a passed face verification ({"verify_id"})."""
     if isinstance(request.json, dict) and "id_number" in request.json and "verify_id" not in request.json:
@@ -72,6 +85,7 @@ async def bind(request: Request):
 
 @mp.post("/binding/counter")
 @require_citizen
+@responds(DevCitizenPostReadCitizen)
 async def bind_counter(request: Request):
     """Bind with the one-time code hall staff issued after checking the ID card."""
     body = parse_body(request, CounterBindingCreate)
@@ -82,6 +96,7 @@ async def bind_counter(request: Request):
 
 @staff.post("/binding-codes")
 @require_staff("hall_staff")
+@responds(StaffBindingCodesPostRead)
 async def issue_binding_code(request: Request):
     """Issue a one-time binding code for the person whose ID card was checked at this hall's counter."""
     body = parse_body(request, BindingCodeCreate)
@@ -91,6 +106,7 @@ async def issue_binding_code(request: Request):
 
 
 @oa.get("/oauth/authorize")
+@responds(redirect_only=True)
 async def oauth_authorize(request: Request):
     """Send the user to WeChat's web authorisation (snsapi_base), coming back to /api/oa/oauth/callback."""
     query = parse_query(request, OAuthAuthorizeQuery)
@@ -100,6 +116,7 @@ async def oauth_authorize(request: Request):
 
 
 @oa.get("/oauth/callback")
+@responds(DevCitizenPostRead)
 async def oauth_callback(request: Request):
     """Log the public-account user in: a page cookie and a redirect to ``next``, or JSON without one."""
     query = parse_query(request, OAuthCallbackQuery)
@@ -114,6 +131,7 @@ async def oauth_callback(request: Request):
 
 
 @dev.post("/citizen")
+@responds(DevCitizenPostRead)
 async def dev_citizen(request: Request):
     """Development only, from this machine: a citizen with a verified binding and its bearer token."""
     settings = request.app.ctx.settings

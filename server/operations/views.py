@@ -12,6 +12,15 @@ from server.booking import flows as booking_flows
 from server.booking.staff_views import _scope
 from server.catalog import service as catalog_service
 from server.core.auth import require_staff
+from server.core.openapi import responds
+from server.core.responses import (
+    StaffBanksRead,
+    StaffClosuresPostRead,
+    StaffClosuresPreviewPostRead,
+    StaffFiguresRead,
+    StaffHallsCodeHoursPutRead,
+    StaffHallsCodeScopeRead,
+)
 from server.core.validation import parse_body, parse_query
 from server.operations import banks, closures, figures, service
 from server.operations.schemas import ClosureCreate, FiguresQuery, HoursUpdate, ScopePause
@@ -39,6 +48,7 @@ async def _closure(request: Request, body: ClosureCreate) -> tuple[closures.Clos
 
 @bp.post("/closures/preview")
 @require_staff("hall_staff")
+@responds(StaffClosuresPreviewPostRead)
 async def closure_preview(request: Request):
     """List (as counts per slot) the bookings a closure would cancel, before it is saved."""
     spec, _ = await _closure(request, parse_body(request, ClosureCreate))
@@ -48,6 +58,7 @@ async def closure_preview(request: Request):
 
 @bp.post("/closures")
 @require_staff("hall_staff")
+@responds(StaffClosuresPostRead)
 async def closure_create(request: Request):
     """Close halls, days or sessions: the touched bookings are cancelled for the center and told by WeChat."""
     spec, now = await _closure(request, parse_body(request, ClosureCreate))
@@ -59,6 +70,7 @@ async def closure_create(request: Request):
 
 @bp.put("/halls/<code>/hours")
 @require_staff("admin")
+@responds(StaffHallsCodeHoursPutRead)
 async def hours_update(request: Request, code: str):
     """Change a hall's hours, Saturday duty and extended hours (延时服务 / 超前服务); effective at once."""
     body = parse_body(request, HoursUpdate)
@@ -71,6 +83,7 @@ async def hours_update(request: Request, code: str):
 
 @bp.get("/halls/<code>/scope")
 @require_staff("hall_staff", "reviewer")
+@responds(StaffHallsCodeScopeRead)
 async def scope(request: Request, code: str):
     _scope(request, code)
     return json(service.scope_read(await catalog_service.get(request.app), code))
@@ -78,6 +91,7 @@ async def scope(request: Request, code: str):
 
 @bp.put("/halls/<code>/scope/<business_type>")
 @require_staff("admin")
+@responds(StaffHallsCodeScopeRead)
 async def scope_pause(request: Request, code: str, business_type: str):
     """Pause a business type at a hall with a reason."""
     body = parse_body(request, ScopePause)
@@ -89,6 +103,7 @@ async def scope_pause(request: Request, code: str, business_type: str):
 
 @bp.delete("/halls/<code>/scope/<business_type>")
 @require_staff("admin")
+@responds(StaffHallsCodeScopeRead)
 async def scope_resume(request: Request, code: str, business_type: str):
     """Let a hall handle a paused business type again."""
     out = await service.resume(request.app, hall_code=code, business_type=business_type)
@@ -98,6 +113,7 @@ async def scope_resume(request: Request, code: str, business_type: str):
 
 @bp.get("/figures")
 @require_staff("hall_staff", "reviewer")
+@responds(StaffFiguresRead)
 async def figures_view(request: Request):
     """Management figures per hall and center-wide, by day, week or month; CSV or .xlsx with format=."""
     query = parse_query(request, FiguresQuery)
@@ -116,5 +132,6 @@ async def figures_view(request: Request):
 
 @bp.get("/banks")
 @require_staff()
+@responds(StaffBanksRead)
 async def bank_list(request: Request):
     return json({"items": [banks.read(b) for b in await banks.get_all()]})

@@ -5,6 +5,14 @@ from sanic.response import json
 
 from server.catalog import service as catalog_service
 from server.core.auth import current_principal, hall_scope, require_citizen, require_staff
+from server.core.openapi import answers_errors, responds
+from server.core.responses import (
+    CaseRead,
+    CaseSubscriptionRead,
+    IngestRead,
+    Items,
+    StaffCasesOverdueRead,
+)
 from server.core.validation import parse_body, parse_query
 from server.progress import flows, service
 from server.progress.schemas import LookupQuery, OverdueQuery
@@ -19,6 +27,8 @@ async def _deps(request: Request) -> dict:
 
 
 @bp.post("/ingest/events")
+@answers_errors({422: ("VALIDATION_ERROR",)})  # an event that fails its schema, answered from the batch result
+@responds(IngestRead)
 async def ingest_events(request: Request):
     """Accept one event or a batch from an authenticated registration business system."""
     h = request.headers
@@ -30,6 +40,7 @@ async def ingest_events(request: Request):
 
 
 @bp.post("/progress/lookup")
+@responds(CaseRead)
 async def lookup(request: Request):
     """Look a case up by receipt number and the last 6 characters of an applicant's ID number.
 
@@ -44,6 +55,7 @@ async def lookup(request: Request):
 
 @bp.get("/mp/cases")
 @require_citizen
+@responds(Items[CaseRead])
 async def my_cases(request: Request):
     """List the bound citizen's own cases."""
     items = await service.get_all_for_citizen(citizen_id=request.ctx.principal.id, **await _deps(request))
@@ -52,6 +64,7 @@ async def my_cases(request: Request):
 
 @bp.get("/mp/cases/<receipt_no:str>")
 @require_citizen
+@responds(CaseRead)
 async def my_case(request: Request, receipt_no: str):
     return json(await service.get_for_citizen(citizen_id=request.ctx.principal.id, receipt_no=receipt_no,
                                               **await _deps(request)), ensure_ascii=False)
@@ -59,6 +72,7 @@ async def my_case(request: Request, receipt_no: str):
 
 @bp.post("/mp/cases/<receipt_no:str>/subscribe")
 @require_citizen
+@responds(CaseSubscriptionRead)
 async def subscribe(request: Request, receipt_no: str):
     """Record consent to stage-change pushes for one of the citizen's cases."""
     return json(await service.update_subscription(citizen_id=request.ctx.principal.id, receipt_no=receipt_no,
@@ -67,6 +81,7 @@ async def subscribe(request: Request, receipt_no: str):
 
 @bp.delete("/mp/cases/<receipt_no:str>/subscribe")
 @require_citizen
+@responds(CaseSubscriptionRead)
 async def unsubscribe(request: Request, receipt_no: str):
     return json(await service.update_subscription(citizen_id=request.ctx.principal.id, receipt_no=receipt_no,
                                                   active=False))
@@ -74,6 +89,7 @@ async def unsubscribe(request: Request, receipt_no: str):
 
 @bp.get("/staff/cases/overdue")
 @require_staff("hall_staff", "reviewer")
+@responds(StaffCasesOverdueRead)
 async def overdue(request: Request):
     """Count overdue cases per hall and business type (hall staff see their own hall)."""
     query = parse_query(request, OverdueQuery)
@@ -85,6 +101,7 @@ async def overdue(request: Request):
 
 @bp.get("/staff/cases/<receipt_no:str>")
 @require_staff("hall_staff", "reviewer", "hotline")
+@responds(CaseRead)
 async def staff_case(request: Request, receipt_no: str):
     """Show a case with applicant names to staff; the read is audited."""
     case = await service.get_or_raise(receipt_no=receipt_no)

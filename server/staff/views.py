@@ -6,6 +6,14 @@ from sanic.response import json
 from server.catalog import service as catalog_service
 from server.core.auth import Principal, bearer_token, issue_session, require_staff, revoke_session
 from server.core.errors import Unprocessable
+from server.core.openapi import responds
+from server.core.responses import (
+    AuditRead,
+    Items,
+    OkRead,
+    StaffLoginRead,
+    StaffRead,
+)
 from server.core.validation import parse_body, parse_query
 from server.staff import service
 from server.staff.audit import record_write
@@ -39,6 +47,7 @@ async def authenticate(request: Request, body: StaffLogin):
 
 
 @bp.post("/login")
+@responds(StaffLoginRead)
 async def login(request: Request):
     user = await authenticate(request, parse_body(request, StaffLogin))
     token = await issue_session(request.app, principal_of(user))
@@ -47,6 +56,7 @@ async def login(request: Request):
 
 @bp.post("/logout")
 @require_staff()
+@responds(OkRead)
 async def logout(request: Request):
     await revoke_session(request.app, bearer_token(request))
     return json({"ok": True})
@@ -54,6 +64,7 @@ async def logout(request: Request):
 
 @bp.get("/me")
 @require_staff()
+@responds(StaffRead)
 async def me(request: Request):
     """The logged-in account as it stands now."""
     return json(service.read(await service.get_or_raise(account_id=request.ctx.principal.id)))
@@ -61,6 +72,7 @@ async def me(request: Request):
 
 @bp.put("/me/password")
 @require_staff()
+@responds(StaffLoginRead)
 async def change_password(request: Request):
     """Change one's own password; every other session ends and this one gets a fresh token."""
     body = parse_body(request, PasswordChange)
@@ -72,12 +84,14 @@ async def change_password(request: Request):
 
 @bp.get("/accounts")
 @require_staff("admin")
+@responds(Items[StaffRead])
 async def accounts(request: Request):
     return json({"items": [service.read(u) for u in await service.get_all()]})
 
 
 @bp.post("/accounts")
 @require_staff("admin")
+@responds(StaffRead)
 async def create_account(request: Request):
     body = parse_body(request, StaffCreate)
     await check_hall(request, body.hall_code)
@@ -87,12 +101,14 @@ async def create_account(request: Request):
 
 @bp.get("/accounts/<account_id:int>")
 @require_staff("admin")
+@responds(StaffRead)
 async def account(request: Request, account_id: int):
     return json(service.read(await service.get_or_raise(account_id=account_id)))
 
 
 @bp.patch("/accounts/<account_id:int>")
 @require_staff("admin")
+@responds(StaffRead)
 async def update_account(request: Request, account_id: int):
     """Change name, role, hall or active (deactivate); the account gets the change on its next request."""
     body = parse_body(request, StaffUpdate)
@@ -107,6 +123,7 @@ async def update_account(request: Request, account_id: int):
 
 @bp.put("/accounts/<account_id:int>/password")
 @require_staff("admin")
+@responds(StaffRead)
 async def reset_password(request: Request, account_id: int):
     """Set a new password (admin reset); the account's sessions end and its login lock is lifted."""
     body = parse_body(request, PasswordReset)
@@ -117,6 +134,7 @@ async def reset_password(request: Request, account_id: int):
 
 @bp.delete("/accounts/<account_id:int>/sessions")
 @require_staff("admin")
+@responds(StaffRead)
 async def revoke_sessions(request: Request, account_id: int):
     """End every session of the account (it must log in again)."""
     user = await service.revoke_sessions(user=await service.get_or_raise(account_id=account_id))
@@ -125,6 +143,7 @@ async def revoke_sessions(request: Request, account_id: int):
 
 @bp.delete("/accounts/<account_id:int>/lockout")
 @require_staff("admin")
+@responds(StaffRead)
 async def lift_lockout(request: Request, account_id: int):
     """Lift the login lock-out of an account after too many wrong passwords."""
     user = await service.get_or_raise(account_id=account_id)
@@ -134,6 +153,7 @@ async def lift_lockout(request: Request, account_id: int):
 
 @bp.get("/audit")
 @require_staff("admin")
+@responds(Items[AuditRead])
 async def audit(request: Request):
     query = parse_query(request, AuditQuery)
     rows = await service.audit_entries(limit=query.limit, target_type=query.target_type)

@@ -31,7 +31,15 @@ WECHAT_ROOT = "https://api.weixin.qq.com/"
 # invalid credential, invalid access_token, access_token expired
 EXPIRED_TOKEN_CODES = frozenset({40001, 40014, 42001})
 # system busy, API frequency limit, and network failures (no errcode) are worth retrying later
-TRANSIENT_CODES = frozenset({-1, 45009, 45011, 45047})
+TRANSIENT_CODES = frozenset({-1, 45009, 45011})
+# Customer-service messages reach a user only inside the reply window their own action opened (客服消息:
+# a message of theirs opens 48 hours for 5 messages since 2023-06-12, a menu click, follow or QR scan 1 minute
+# for 3; https://developers.weixin.qq.com/doc/service/api/customer/message/api_sendcustommessage.html).
+# Outside it WeChat answers one of these, and no retry helps until the user writes again.
+REPLY_WINDOW_CODES = {
+    45015: "超过客服消息回复时限（用户 48 小时内未发消息，或已取消关注）",  # response out of time limit
+    45047: "客服消息条数已达上限（须等用户再次发消息）",  # out of response count limit
+}
 
 # The token a wechatpy call in a worker thread should use; set per call, so one client serves all threads.
 _current_token: contextvars.ContextVar[str] = contextvars.ContextVar("wechat_token", default="")
@@ -46,6 +54,11 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, WeChatClientException):
         return exc.errcode is None or exc.errcode in TRANSIENT_CODES or exc.errcode in EXPIRED_TOKEN_CODES
     return isinstance(exc, OSError | TimeoutError)
+
+
+def outside_reply_window(exc: BaseException) -> bool:
+    """Tell whether WeChat refused a customer-service message because the user's reply window is closed or used up."""
+    return isinstance(exc, WeChatClientException) and exc.errcode in REPLY_WINDOW_CODES
 
 
 class DengjiWeChatClient(WeChatClient):

@@ -283,3 +283,68 @@ async def test_a_public_account_user_binds_with_the_counter_code(live, client, c
     await page.goto("/h5/binding")
     assert "您已完成实名认证" in await page.inner_text("body")
     assert field_error(await page.content(), "code") is None
+
+
+async def _bind_at_the_counter(page, client, person) -> None:
+    hall_staff = await staff_headers(client, role="hall_staff", hall_code="center")
+    res = await client.post("/api/staff/binding-codes", headers=hall_staff, json={
+        "name": person.name, "id_number": person.id_number, "mobile": make_mobile()})
+    assert res.status_code == 201, res.text
+    await page.goto("/h5/binding?next=/h5/")
+    await page.fill("input[name=code]", res.json()["binding_code"])
+    await page.click("button:has-text('提交绑定码')")
+    await page.wait_for_url(lambda url: urlsplit(url).path == "/h5/")
+
+
+async def test_a_public_account_only_person_is_reminded_by_the_public_account_or_told_plainly(
+        live, client, chromium, fake_wechat):
+    """Issue 14: "提醒我" for a person who never opens the mini-program goes as a public-account template
+    message (followers only); a person WeChat cannot reach is told so on the page instead of being offered it."""
+    from server.booking import scheduled
+
+    live.ctx.clock.set(at(23, 8, 30))
+    follower = fake_wechat.person("吴志强", make_id_number(birth="19650303", seq=31))
+    fake_wechat.follow(follower.oa_openid)
+    page = await phone(chromium, live)
+    through_wechat(fake_wechat, follower)
+    await page.goto("/h5/binding?next=/h5/")
+    await page.wait_for_selector("input[name=code]")
+    await _bind_at_the_counter(page, client, follower)
+    await page.goto("/h5/booking/confirm?bt=secondhand_transfer&hall=center&date=2026-11-24&start=09:00")
+    await page.wait_for_selector("text=到厅前一天通过公众号消息提醒我")
+    await page.click("text=到厅前一天通过公众号消息提醒我")  # the checkbox's label: ticked, as it was, or not
+    if not await page.is_checked("input[name=subscribe]"):
+        await page.click("text=到厅前一天通过公众号消息提醒我")
+    await page.click("button:has-text('确认预约')")
+    await page.wait_for_selector("text=预约成功")
+    assert "已订阅，前一天通过公众号消息提醒您" in await page.inner_text("body")
+    code = await page.inner_text(".h5-code__value")
+    await assert_one_thumb(page)
+    await page.locator("text=已订阅，前一天通过公众号消息提醒您").scroll_into_view_if_needed()
+    await shot(page, "18-reminder-through-the-public-account")
+    live.ctx.clock.set(at(23, 18, 0))
+    assert await scheduled.send_reminders(live.ctx.job_ctx) == 1
+    assert await scheduled.send_reminders(live.ctx.job_ctx) == 0
+    [sent] = fake_wechat.sent("template")
+    assert sent["touser"] == follower.oa_openid and sent["data"]["character_string4"]["value"] == code
+    assert fake_wechat.sent("subscribe") == []
+
+    # Someone who does not follow the account and has no mini-program: said plainly, nothing offered.
+    live.ctx.clock.set(at(23, 8, 30))
+    stranger = fake_wechat.person("郑小红", make_id_number(birth="19800808", seq=42))
+    other = await phone(chromium, live)
+    through_wechat(fake_wechat, stranger)
+    await other.goto("/h5/binding?next=/h5/")
+    await other.wait_for_selector("input[name=code]")
+    await _bind_at_the_counter(other, client, stranger)
+    await other.goto("/h5/booking/confirm?bt=secondhand_transfer&hall=center&date=2026-11-24&start=10:00")
+    await other.wait_for_selector("#reminder-unavailable")
+    assert "微信无法向您发送到厅提醒" in await other.inner_text("#reminder-unavailable")
+    assert await other.locator("input[name=subscribe]").count() == 0
+    await other.click("button:has-text('确认预约')")
+    await other.wait_for_selector("text=预约成功")
+    assert await other.locator("button:has-text('提醒我')").count() == 0
+    assert "关注公众号后刷新本页即可订阅" in await other.inner_text("#reminder-unavailable")
+    await assert_one_thumb(other)
+    await other.locator("#reminder-unavailable").scroll_into_view_if_needed()
+    await shot(other, "19-reminder-not-possible")
