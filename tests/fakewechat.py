@@ -882,14 +882,16 @@ class FakeWeChat:
 
     def _h_user_info(self, req: _Request) -> dict:
         # https://developers.weixin.qq.com/doc/offiaccount/User_Management/Get_users_basic_information_UnionID.html
-        # A user who does not follow the account (subscribe 0) yields nothing but the openid.
+        # "subscribe 值为0时，代表此用户没有关注该公众号，拉取不到其余信息": a user who does not follow the
+        # account yields nothing but the openid — no unionid either.
         openid = req.query.get("openid")
         self._check_openid(openid, req)
         overrides = self.users.get(openid, {})
-        if overrides.get("subscribe", 1) == 0:
-            return {"subscribe": 0, "openid": openid, **overrides}
+        following = overrides.get("subscribe", 1 if openid in self._followers else 0)
+        if following == 0:
+            return {"subscribe": 0, "openid": openid}
         info = {
-            "subscribe": 1 if openid in self._followers else 0,  # see follow()
+            "subscribe": 1,
             "openid": openid,
             "language": "zh_CN",
             "subscribe_time": 1700000000,

@@ -32,7 +32,11 @@ def test_one_person_has_an_openid_per_app_and_one_unionid(fake):
     token = _token(fake, fake.appid, fake.secret)
     info = requests.get(fake.base_url + "cgi-bin/user/info", timeout=5,
                         params={"access_token": token, "openid": p.oa_openid}).json()
-    assert info["unionid"] == p.unionid
+    assert info == {"subscribe": 0, "openid": p.oa_openid}  # a non-follower: "拉取不到其余信息"
+    fake.follow(p.oa_openid)
+    info = requests.get(fake.base_url + "cgi-bin/user/info", timeout=5,
+                        params={"access_token": token, "openid": p.oa_openid}).json()
+    assert info["subscribe"] == 1 and info["unionid"] == p.unionid
     # A mini-program code is no good for the public account's web authorisation.
     wrong = requests.get(fake.base_url + "sns/oauth2/access_token", timeout=5, params={
         "appid": fake.appid, "secret": fake.secret, "code": p.mp_code(), "grant_type": "authorization_code"}).json()

@@ -123,6 +123,7 @@ async def test_check_in_by_scanning_the_hall_code(client, live, clock, fake_wech
     await book(client, headers, start="10:00")
     # The scan arrives in the public account: the same person's openid there, not the mini-program's.
     openid = fake_wechat.openid_in(fake_wechat.appid, "scan-me")
+    fake_wechat.follow(openid)  # a SCAN event is a follower's (a non-follower's scan arrives as subscribe)
     app = live.app
 
     async def scene(hall: str = "center") -> str:

@@ -88,8 +88,14 @@ def wechat_redirect(authorize_url: str, fake, person, *, fragment: bool = True) 
     return f"{query['redirect_uri']}?{urlencode({'code': person.oa_code(), 'state': query['state']})}"
 
 
-async def sign_in_through_wechat(browser: Browser, fake, person, path: str) -> httpx.Response:
-    """Open `path` in WeChat without a session and follow every redirect, WeChat's own simulated; the last page."""
+async def sign_in_through_wechat(browser: Browser, fake, person, path: str, following: bool = True) -> httpx.Response:
+    """Open `path` in WeChat without a session and follow every redirect, WeChat's own simulated; the last page.
+
+    `following`: the person follows the public account (they opened its menu); WeChat tells a non-follower's
+    unionid to nobody, so only a follower is linked to their mini-program self.
+    """
+    if following:
+        fake.follow(person.oa_openid)
     res = await browser.get(path)
     assert res.status_code == 302 and res.headers["location"].startswith("/api/oa/oauth/authorize?next="), res.text
     res = await browser.get(res.headers["location"])

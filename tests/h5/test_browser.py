@@ -224,9 +224,14 @@ async def test_ask_the_guide(live, chromium):
     await shot(page, "15-guide-answer")
 
 
-def through_wechat(fake, person) -> None:
-    """The phone's WeChat user: the fake WeChat's authorise page (settings.wechat_oauth_base) signs them in."""
+def through_wechat(fake, person, following: bool = True) -> None:
+    """The phone's WeChat user: the fake WeChat's authorise page (settings.wechat_oauth_base) signs them in.
+
+    `following`: opened from the account's menu, by a follower (WeChat tells a non-follower's unionid to nobody).
+    """
     fake.web_user = person
+    if following:
+        fake.follow(person.oa_openid)
 
 
 async def test_opened_in_wechat_the_page_signs_in_as_the_person_of_the_mini_program(live, client, chromium,
@@ -333,7 +338,7 @@ async def test_a_public_account_only_person_is_reminded_by_the_public_account_or
     live.ctx.clock.set(at(23, 8, 30))
     stranger = fake_wechat.person("郑小红", make_id_number(birth="19800808", seq=42))
     other = await phone(chromium, live)
-    through_wechat(fake_wechat, stranger)
+    through_wechat(fake_wechat, stranger, following=False)
     await other.goto("/h5/binding?next=/h5/")
     await other.wait_for_selector("input[name=code]")
     await _bind_at_the_counter(other, client, stranger)

@@ -25,7 +25,7 @@ async def oa_only_person(client, fake_wechat, browser: Browser, *, follows: bool
     person = fake_wechat.person("周晓梅", unique_id_number())
     if follows:
         fake_wechat.follow(person.oa_openid)
-    await sign_in_through_wechat(browser, fake_wechat, person, "/h5/binding")
+    await sign_in_through_wechat(browser, fake_wechat, person, "/h5/binding", following=follows)
     hall_staff = await staff_headers(client, role="hall_staff", hall_code="center")
     res = await client.post("/api/staff/binding-codes", headers=hall_staff, json={
         "name": person.name, "id_number": person.id_number, "mobile": make_mobile()})

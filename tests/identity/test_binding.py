@@ -179,7 +179,9 @@ async def test_the_public_account_openid_finds_the_cases_of_the_mini_program_bin
     await ingest.send(created("2026-0930-000777", [(person.name, person.id_number)]),
                       created("2026-0930-000888", [("别人", unique_id_number())]))
     wechat = WeChatServer(client, fake_wechat.appid)
-    # The person writes in the public account (never seen there before): user/info links it by unionid.
+    # The person follows and writes in the public account (never seen there before): user/info links it by
+    # unionid (WeChat tells a non-follower's unionid to nobody).
+    fake_wechat.follow(person.oa_openid)
     answer = await wechat.ask(person.oa_openid, "我的案子办到哪了")
     assert "2026-0930-000777" in answer and "2026-0930-000888" not in answer
     assert "受理编号 2026-0930-000777" in await wechat.ask(person.oa_openid, "2026-0930-000777 办到哪了")
@@ -187,6 +189,7 @@ async def test_the_public_account_openid_finds_the_cases_of_the_mini_program_bin
     assert (row.openid, row.oa_openid, row.unionid) == (person.mp_openid, person.oa_openid, person.unionid)
     # Someone else in the public account gets the receipt-number prompt, not these cases.
     stranger = fake_wechat.person()
+    fake_wechat.follow(stranger.oa_openid)
     answer = await wechat.ask(stranger.oa_openid, "我的案子办到哪了")
     assert "2026-0930-000777" not in answer and "受理编号" in answer
     assert all(c.errcode != 40003 for c in fake_wechat.calls)
@@ -252,6 +255,7 @@ async def test_qr_check_in_with_an_expired_scene_is_refused(live, client, fake_w
     assert qr["image_url"] and fake_wechat.qrcodes[-1]["action_info"]["scene"]["scene_str"] == qr["scene"]
     assert qr["refresh_at"] < qr["expires_at"]
     wechat = WeChatServer(client, fake_wechat.appid)
+    fake_wechat.follow(person.oa_openid)  # a SCAN event comes from a follower (a non-follower's scan subscribes)
     clock.set(at(24, 9, 52))  # the photo of the 09:40 code, twelve minutes later
     reply = wechat.reply(await wechat.post(event_xml(person.oa_openid, "SCAN", key=qr["scene"])))
     assert "已过期" in reply["Content"]
@@ -268,6 +272,7 @@ async def test_qr_check_in_with_an_expired_scene_is_refused(live, client, fake_w
 
 async def test_public_account_web_authorisation_logs_the_person_in(live, client, fake_wechat):
     person = fake_wechat.person("陈三", unique_id_number())
+    fake_wechat.follow(person.oa_openid)  # opened from the account's menu; only a follower's unionid is told
     headers = await mp_login(client, person)
     assert (await face_bind(client, headers, name=person.name, id_number=person.id_number)).status_code == 200
     res = await client.get("/api/oa/oauth/authorize", params={"next": "/h5/bookings?x=1"})
