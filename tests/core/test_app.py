@@ -118,6 +118,22 @@ async def test_login_works_without_unionid(live, client, fake_wechat):
     assert row.unionid is None
 
 
+def _wechat_calls(metrics: str, api: str, outcome: str) -> float:
+    found = re.search(rf'^dengji_wechat_calls_total\{{api="{api}",outcome="{outcome}"\}} (\S+)$', metrics, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+async def test_logins_are_counted_under_jscode2session_in_the_metrics(client, fake_wechat):
+    """Operators watch each WeChat API's error rate on /metrics: a login and a refused (reused) code count there."""
+    before = (await client.get("/metrics")).text
+    code = person_code()
+    await login_citizen(client, code)
+    assert (await client.post("/api/mp/login", json={"code": code})).status_code == 401  # 40163: used once
+    after = (await client.get("/metrics")).text
+    assert _wechat_calls(after, "jscode2session", "ok") - _wechat_calls(before, "jscode2session", "ok") == 1
+    assert _wechat_calls(after, "jscode2session", "error") - _wechat_calls(before, "jscode2session", "error") == 1
+
+
 @pytest.mark.parametrize(
     ("field", "value", "code"),
     [

@@ -144,6 +144,64 @@ def test_future_birth_date_relative_to_today():
     assert code_of(validate_resident_id, far_future) == "ID_NUMBER_BIRTHDATE"
 
 
+@pytest.fixture
+def server_zone():
+    """Set the process's local time zone (a POSIX TZ string, no tzdata needed) for one test; restored after."""
+    import os
+    import time
+
+    old = os.environ.get("TZ")
+
+    def set_zone(tz: str) -> None:
+        os.environ["TZ"] = tz
+        time.tzset()
+
+    yield set_zone
+    if old is None:
+        os.environ.pop("TZ", None)
+    else:
+        os.environ["TZ"] = old
+    time.tzset()
+
+
+def test_born_today_is_judged_by_the_date_in_china_whatever_the_servers_zone(server_zone):
+    """Today is the date in China (UTC+8, the centre's date), not the server's: containers often run in UTC.
+
+    The server's zone is put a calendar day away from China's: 20 hours behind (POSIX ``WEST+12`` = UTC-12,
+    the day before in China until 20:00) or 6 hours ahead (``EAST-14`` = UTC+14, the next day from 18:00),
+    chosen by the hour in China with an hour's margin either way.
+    """
+    from datetime import datetime, timedelta, timezone
+
+    china_now = datetime.now(timezone(timedelta(hours=8)))
+    if china_now.hour < 19:
+        server_zone("WEST+12")
+        assert datetime.now().date() == china_now.date() - timedelta(days=1)  # the set-up did move the date
+        born_today = make_id(f"320105{china_now:%Y%m%d}001")
+        assert validate_resident_id(born_today) == born_today  # a baby born today in China
+    else:
+        server_zone("EAST-14")
+        assert datetime.now().date() == china_now.date() + timedelta(days=1)
+        tomorrow = make_id(f"320105{china_now + timedelta(days=1):%Y%m%d}001")
+        assert code_of(validate_resident_id, tomorrow) == "ID_NUMBER_BIRTHDATE"  # not born yet in China
+
+
+@pytest.mark.parametrize(
+    ("value", "code", "message"),
+    [
+        ("1101051949123100", "ID_NUMBER_FORMAT", "身份证号格式不正确，应为18位，最后一位可以是数字或X"),
+        ("01010519491231002X", "ID_NUMBER_FORMAT", "身份证号地区码不正确，请核对后重新输入"),
+        ("110105" "18991231" "0021", "ID_NUMBER_BIRTHDATE", "身份证号中的出生日期不正确，请核对后重新输入"),
+        ("11010519491231002" "1", "ID_NUMBER_CHECKSUM", "身份证号校验位不正确，请核对后重新输入"),
+    ],
+)
+def test_each_refusal_says_what_to_fix(value, code, message):
+    # The applicant sees these words; the format hint names the check character as an upper-case X.
+    with pytest.raises(InvalidIdentity) as exc:
+        validate_resident_id(value)
+    assert (exc.value.code, exc.value.message) == (code, message)
+
+
 @pytest.mark.parametrize(
     "value",
     [
