@@ -56,6 +56,7 @@ class BookingRead(_Read):
     created_at: dt.datetime
     online_hint: str | None = None
     replaces: int | None = None
+    provisional_note: str | None = None
 
 
 class CaseReadDelivery(_Read):
@@ -92,6 +93,7 @@ class CaseRead(_Read):
     overdue: bool
     accepted_at: dt.datetime
     promised_date: dt.date
+    promised_date_provisional: bool
     finished: bool
     missing_materials: list[str]
     delivery: CaseReadDelivery
@@ -209,6 +211,8 @@ class SlotsRead(_Read):
     open: bool
     released: bool
     release_time: str
+    provisional: bool
+    provisional_note: str | None
     slots: list[SlotRead]
 
 
@@ -522,7 +526,7 @@ class StaffFiguresReadRowsItem(_Read):
     visitors: int
     business_volume: int
     online_rate: float | None
-    average_wait_minutes: float | None
+    avg_wait_seconds: int | None
 
 
 class StaffFiguresReadTotal(_Read):
@@ -535,7 +539,7 @@ class StaffFiguresReadTotal(_Read):
     visitors: int
     business_volume: int
     online_rate: float | None
-    average_wait_minutes: float | None
+    avg_wait_seconds: int | None
 
 
 class StaffFiguresReadOnlineRatesByMonthItemOverall(_Read):
