@@ -86,6 +86,14 @@ UNANCHORED_ANSWER = 0.55
 # A word of the question that an entry's wording holds only inside a longer word (住宅 in 非住宅, 预约 in
 # 免预约) covers it at this fraction.
 SUBWORD_COVER_CREDIT = 0.7
+# Aspect words (intents.yaml settings.aspect_words: 材料, 费用, 多久, 预约…) say which side of a business is asked.
+# Among the first ASPECT_TOP candidates, an entry whose own wording lacks an aspect word of the question loses this
+# much rank per missing word, so the sibling that speaks of that side comes first (the fee entry of resale for
+# "过户谁付钱", not its materials entry).
+# Measured on every tuning part: 0.3 gains three right answers and loses none; 0.2–0.35 all gain but lose one
+# elsewhere (a narrow optimum: see docs/benchmarks.md).
+ASPECT_PENALTY = 0.3
+ASPECT_TOP = 3
 # The data files besides the entries (kb.yaml), by name; the knowledge base's source holds their text.
 DATA_FILES = ("intents.yaml", "synonyms.yaml", "stopwords.txt", "userdict.txt", "weakwords.txt", "offtopic.txt")
 OPTIONAL_FILES = ("weakwords.txt", "offtopic.txt")  # older data directories lack them
@@ -291,6 +299,7 @@ class _Index:
         # Context words (今天, 明天): they say when, not what; they never anchor a question to an entry alone
         # ("今天限号吗" is not about booking today's slot).
         self.context = {normalize(str(w)) for w in self.settings.get("context_words") or []}
+        self.aspects = {normalize(str(w)) for w in self.settings.get("aspect_words") or []}
         offtopic = sorted({_compact(w) for w in _lines(files.get("offtopic.txt", ""))} - {""}, key=len, reverse=True)
         self.offtopic_re = re.compile("|".join(map(re.escape, offtopic))) if offtopic else None
         self.tk = _new_tokenizer()
@@ -796,6 +805,18 @@ class Bot:
             cov = covered / (covered + missed) if covered and anchored else 0.0
             ranked.append(((1 - RANK_BM25_SHARE) * cov + RANK_BM25_SHARE * s / s_max, cov, doc))
         ranked.sort(key=lambda r: (-r[0], r[2]))
+        asked = [w for w in words if w in idx.aspects]
+        if ASPECT_PENALTY and asked and len(ranked) > 1:
+            n = int(ASPECT_TOP)
+            # The words that tie the question to the best entry (补正 of "补正完多久能办好") count like aspects
+            # unless the candidate's answer has them: one that speaks of 多久 but never of 补正 is no sibling.
+            tied = [w for w in words if w not in idx.aspects and _anchors(idx, w, idx.doc_terms[ranked[0][2]])]
+            head = []
+            for r, c, d in ranked[:n]:
+                dt, at = idx.doc_terms[d], idx.answer_terms[d]
+                lacks = sum(w not in dt for w in asked) + sum(w not in dt and w not in at for w in tied)
+                head.append((r - ASPECT_PENALTY * lacks if c else r, c, d))
+            ranked = sorted(head, key=lambda r: (-r[0], r[2])) + ranked[n:]
         r1, cov1, top = ranked[0]
         r2, cov2, _ = ranked[1] if len(ranked) > 1 else (0.0, 0.0, -1)
         # Separated if the best entry leads on either signal: by rank margin
