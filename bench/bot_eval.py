@@ -29,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL_DIR = REPO / "bench" / "bot_eval"
-PARTS = ("tune", "heldout", "heldout2", "dev_extra", "dev_extra2", *(f"dev_extra{n}" for n in range(3, 16)))
+PARTS = ("tune", "heldout", "heldout2", "dev_extra", "dev_extra2", *(f"dev_extra{n}" for n in range(3, 17)))
 # Held-aside parts: never tuned on; -v does not list their wrong replies (that would invite tuning to them).
 HELD_ASIDE = ("heldout", "heldout2")
 TARGET = 0.95
