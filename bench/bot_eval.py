@@ -9,7 +9,8 @@ second such batch written after the first round of those changes (a fresh check)
 are further batches of the third round, each written before the changes it then prompted and scored first on
 sight (docs/benchmarks.md gives both figures); `dev_extra10` was never tuned on. `dev_extra13` … `dev_extra15`
 are the fourth round's fresh batches (branch i15-bot2), likewise scored on first sight before the changes they
-prompted; `dev_extra15` was written after most of that round's changes. `heldout2.jsonl` is a second
+prompted; `dev_extra15` was written after most of that round's changes, `dev_extra16` after all of them (never
+tuned on). `heldout2.jsonl` is a second
 held-aside part (290 questions, 51 out of domain), written blind from the guide and the list of entry ids by
 someone who never saw the bot, its data or the other parts. Each line is
 {"q": question, "expect": [...]} where expect lists the acceptable outcomes: entry ids (answered directly
