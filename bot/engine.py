@@ -300,6 +300,12 @@ class _Index:
         # ("今天限号吗" is not about booking today's slot).
         self.context = {normalize(str(w)) for w in self.settings.get("context_words") or []}
         self.aspects = {normalize(str(w)) for w in self.settings.get("aspect_words") or []}
+        # Entries whose specific words name an event that befalls many things (遗失, 损坏, 邮寄): with a word the
+        # knowledge base does not know in the question, they answer only when it also names their object.
+        self.topic_words = {
+            str(k): {normalize(str(w)) for w in v or []}
+            for k, v in (self.settings.get("topic_words") or {}).items()
+        }
         offtopic = sorted({_compact(w) for w in _lines(files.get("offtopic.txt", ""))} - {""}, key=len, reverse=True)
         self.offtopic_re = re.compile("|".join(map(re.escape, offtopic))) if offtopic else None
         self.tk = _new_tokenizer()
@@ -836,6 +842,12 @@ class Bot:
         met = [w for w in words if w in idx.doc_terms[top] or w in idx.answer_terms[top]]
         if met and all(w in idx.context for w in met):
             # All it shares with the best entry is when (今天) or 房子: "今天冷吗" asks about something else.
+            fallback.score = conf
+            return fallback
+        need = idx.topic_words.get(idx.entries[top].id)
+        if need and foreign and not any(w in need for w in words):
+            # "门禁卡坏了去哪补": 损坏 and 补发 are the lost-certificate entry's words, but what broke is no
+            # certificate.
             fallback.score = conf
             return fallback
         near = [w for w in words if w in idx.weak]
