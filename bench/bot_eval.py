@@ -7,7 +7,10 @@ The set lives in bench/bot_eval/: `tune.jsonl` is what retrieval was tuned on, `
 holds further questions written later from the guide to check that changes generalise, and `dev_extra2.jsonl` a
 second such batch written after the first round of those changes (a fresh check). `dev_extra3` … `dev_extra12`
 are further batches of the third round, each written before the changes it then prompted and scored first on
-sight (docs/benchmarks.md gives both figures); `dev_extra10` was never tuned on. `heldout2.jsonl` is a second
+sight (docs/benchmarks.md gives both figures); `dev_extra10` was never tuned on. `dev_extra13` … `dev_extra15`
+are the fourth round's fresh batches (branch i15-bot2), likewise scored on first sight before the changes they
+prompted; `dev_extra15` was written after most of that round's changes, `dev_extra16` after all of them (never
+tuned on). `heldout2.jsonl` is a second
 held-aside part (290 questions, 51 out of domain), written blind from the guide and the list of entry ids by
 someone who never saw the bot, its data or the other parts. Each line is
 {"q": question, "expect": [...]} where expect lists the acceptable outcomes: entry ids (answered directly
@@ -27,7 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL_DIR = REPO / "bench" / "bot_eval"
-PARTS = ("tune", "heldout", "heldout2", "dev_extra", "dev_extra2", *(f"dev_extra{n}" for n in range(3, 13)))
+PARTS = ("tune", "heldout", "heldout2", "dev_extra", "dev_extra2", *(f"dev_extra{n}" for n in range(3, 17)))
 # Held-aside parts: never tuned on; -v does not list their wrong replies (that would invite tuning to them).
 HELD_ASIDE = ("heldout", "heldout2")
 TARGET = 0.95

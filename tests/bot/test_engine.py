@@ -234,3 +234,29 @@ def test_pasted_personal_data_does_not_change_the_answer(bot, question, pasted):
 def test_receipt_number_still_reaches_progress(bot):
     r = bot.answer("受理编号2024-0426-000123到哪了 我是张三 13912345678")
     assert r.intent == "progress" and r.receipt_no == "2024-0426-000123"
+
+
+def test_an_event_entry_needs_its_object_when_a_word_is_unknown(bot):
+    # 损坏 / 补发 belong to the lost-certificate entry, but a broken loyalty card is no certificate.
+    assert bot.answer("会员卡坏了在哪补").kind == "fallback"
+    r = bot.answer("房本被狗咬坏了怎么补")
+    assert (r.kind, r.entry_id) == ("answer", "lost-certificate")
+
+
+def test_topic_words_come_from_data(data_copy):
+    # Without the entry's object words in intents.yaml the same question reaches the entry: the rule is data.
+    before = Bot(data_copy).answer("会员卡坏了在哪补")
+    path = data_copy / "intents.yaml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("  topic_words:")
+    end = text.index("\n", text.index("notice-institutions:", start))
+    path.write_text(text[:start] + text[end + 1 :], encoding="utf-8")
+    after = Bot(data_copy).answer("会员卡坏了在哪补")
+    assert before.kind == "fallback"
+    assert (after.kind, after.entry_id) == ("answer", "lost-certificate")
+
+
+def test_aspect_words_order_close_siblings(bot):
+    # Both mortgage entries speak of banks; the question asks who pays, which only the fee entry speaks of.
+    r = bot.answer("办抵押登记是银行出钱吗")
+    assert (r.kind, r.entry_id) == ("answer", "mortgage-first-fee")
