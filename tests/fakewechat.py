@@ -83,6 +83,12 @@ ERRMSG: dict[int, str] = {
 
 SEND_KINDS = ("subscribe", "template", "custom")
 
+# WeChat's consent page for snsapi_userinfo (its text, much shortened): 允许 sends the browser back with a code.
+CONSENT_PAGE = ("<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf-8\"><title>微信授权</title>"
+                "<p>申请获取你的昵称、头像</p>"
+                "<a id=\"allow\" href=\"/connect/oauth2/consent?ticket={ticket}&allow=1\">允许</a> "
+                "<a id=\"deny\" href=\"/connect/oauth2/consent?ticket={ticket}&allow=0\">拒绝</a></html>")
+
 
 # ----------------------------------------------------------- subscribe-message field rules
 # WeChat's "订阅消息参数值内容限制说明" (subscribeMessage.send,
@@ -529,6 +535,10 @@ class FakeWeChat:
         self.face_doers: dict[str, Person | int] = {}
         # The WeChat user of the phone that opens a web-authorisation link (see authorize_page).
         self.web_user: Person | None = None
+        self.web_entry = "menu"  # how web_user opens the page: "menu" (the account's menu) or "link"
+        self.decline_redirects = False  # see authorize_page
+        self._consent_tickets: dict[str, tuple[Person, str, str, str]] = {}
+        self._web_tokens: dict[str, tuple[str, str, str, float]] = {}  # token -> (appid, openid, scope, expiry)
 
     def person(self, name: str | None = None, id_number: str | None = None, *, key: str | None = None) -> Person:
         """Create a WeChat user (with a real name and ID when given) known to every app of this fake."""
@@ -539,7 +549,7 @@ class FakeWeChat:
 
     @staticmethod
     def code_for(key: str, *, name: str | None = None, id_number: str | None = None,
-                 appid: str | None = None) -> str:
+                 appid: str | None = None, scope: str = "snsapi_base") -> str:
         """A fresh login code of person ``key`` (with its real name and ID), for one app or any app.
 
         Real codes are opaque and single-use; these carry the person so that helpers without a handle on
@@ -547,7 +557,9 @@ class FakeWeChat:
         """
         tag = "" if appid is None else "m" if appid == FakeWeChat.DEFAULT_MP_APPID else "o" \
             if appid == FakeWeChat.DEFAULT_APPID else appid
-        payload = "\x1f".join((key, name or "", id_number or "", tag)).encode()
+        # The web-authorisation scope the user granted rides along ("u": snsapi_userinfo), as WeChat remembers it.
+        parts = (key, name or "", id_number or "", tag) + (("u",) if scope == "snsapi_userinfo" else ())
+        payload = "\x1f".join(parts).encode()
         # Kept short: a real code is 32 characters and our API takes at most 128.
         return "p1." + base64.urlsafe_b64encode(payload).decode().rstrip("=") + "." + secrets.token_hex(2)
 
@@ -592,7 +604,7 @@ class FakeWeChat:
             try:
                 raw = code.split(".")[1]
                 key, name, id_number, tag = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode().split(
-                    "\x1f")
+                    "\x1f")[:4]
             except (ValueError, IndexError):
                 raise _WeChatError(40029) from None
             for_app = {"": None, "m": self.DEFAULT_MP_APPID, "o": self.DEFAULT_APPID}.get(tag, tag)
@@ -600,6 +612,19 @@ class FakeWeChat:
             raise _WeChatError(40029)  # a code is only good in the app that issued it
         self._remember_person(key, name, id_number)
         return self.openid_in(appid, key)
+
+    @staticmethod
+    def _scope_of_code(code: str) -> str:
+        """The scope a web-authorisation code was granted with (a plain code: snsapi_base)."""
+        if code.startswith("p1."):
+            raw = code.split(".")[1]
+            try:
+                fields = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode().split("\x1f")
+            except ValueError:
+                return "snsapi_base"
+            if len(fields) > 4 and fields[4] == "u":
+                return "snsapi_userinfo"
+        return "snsapi_base"
 
     def _check_openid_app(self, openid: str, req: _Request) -> None:
         # Caller holds the lock. WeChat answers 40003 for an openid of another app (e.g. a public-account
@@ -609,32 +634,64 @@ class FakeWeChat:
             raise _WeChatError(40003)
 
     # WeChat's web-authorisation page (open.weixin.qq.com/connect/oauth2/authorize), for browser tests that point
-    # settings.wechat_oauth_base here: for snsapi_base WeChat asks the user nothing and sends the WeChat user of
-    # the phone (``fake.web_user``) back to redirect_uri with a one-time code of the requesting account and the
-    # state unchanged. https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html
+    # settings.wechat_oauth_base here. https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html
+    # and 换取用户授权凭证 https://developers.weixin.qq.com/doc/service/api/webdev/access/api_snsaccesstoken.html:
+    # - snsapi_base "静默授权并自动跳转到回调页": WeChat asks nothing and sends the WeChat user of the phone
+    #   (``fake.web_user``) back to redirect_uri with a one-time code of the requesting account, state unchanged.
+    # - snsapi_userinfo "这种授权需要用户手动同意": a consent page (允许 / 拒绝). The one exception, "对于已关注公众号的
+    #   用户，如果用户从公众号的会话或者自定义菜单进入本公众号的网页授权页，即使是scope为snsapi_userinfo，也是静默授权":
+    #   a follower (``follow``) opening from the menu (``web_entry`` "menu"; "link" for a shared link or a QR poster).
+    # - 拒绝: the old document says WeChat then redirects with the state only (redirect_uri?state=STATE); WeChat's
+    #   staff answer today that a refusal cannot be observed ("无法监听用户取消",
+    #   https://developers.weixin.qq.com/community/develop/doc/000c8c095d07204ec0844330461000): by default the
+    #   fake stays on its page (never kinder); ``decline_redirects`` True gives the documented redirect.
 
     def authorize_page(self, target: str) -> tuple[int, str]:
-        """(302, where WeChat sends the browser) or (4xx, WeChat's error text) for an authorise URL."""
+        """(302, where WeChat sends the browser), (200, the consent page) or (4xx, WeChat's error text)."""
         query = {k: v[0] for k, v in parse_qs(urlsplit(target).query).items()}
         with self._lock:
-            user, appid = self.web_user, query.get("appid", "")
+            user, appid, scope = self.web_user, query.get("appid", ""), query.get("scope")
             if appid not in self.apps or appid == self.mp_appid:
                 result = (400, "appid 参数错误")
-            elif query.get("response_type") != "code" or query.get("scope") not in ("snsapi_base",
-                                                                                     "snsapi_userinfo"):
+            elif query.get("response_type") != "code" or scope not in ("snsapi_base", "snsapi_userinfo"):
                 result = (400, "scope 参数错误或没有 scope 权限")
             elif not query.get("redirect_uri", "").startswith(("http://", "https://")):
                 result = (400, "redirect_uri 参数错误")
             elif user is None:
                 result = (403, "请在微信客户端打开链接")
+            elif scope == "snsapi_userinfo" and not (self.web_entry == "menu"
+                                                     and self.openid_in(appid, user.key) in self._followers):
+                ticket = secrets.token_urlsafe(12)
+                self._consent_tickets[ticket] = (user, appid, query["redirect_uri"], query.get("state", ""))
+                result = (200, CONSENT_PAGE.format(ticket=ticket))
             else:
-                code = self.code_for(user.key, name=user.name, id_number=user.id_number, appid=appid)
-                back = urlencode({"code": code, "state": query.get("state", "")})
-                uri = query["redirect_uri"]
-                result = (302, f"{uri}{'&' if '?' in uri else '?'}{back}")
+                result = (302, self._back_with_code(user, appid, scope, query["redirect_uri"], query.get("state", "")))
             self._calls.append(Call("GET", "connect/oauth2/authorize", query, None, time.time(), result[0],
-                                    0 if result[0] == 302 else -1, appid))
+                                    0 if result[0] in (200, 302) else -1, appid))
         return result
+
+    def consent_answer(self, target: str) -> tuple[int, str]:
+        """The user tapped 允许 (allow=1) or 拒绝 (allow=0) on the consent page."""
+        query = {k: v[0] for k, v in parse_qs(urlsplit(target).query).items()}
+        with self._lock:
+            pending = self._consent_tickets.pop(query.get("ticket", ""), None)
+            if pending is None:
+                result = (400, "授权已失效，请重新打开页面")
+            else:
+                user, appid, uri, state = pending
+                if query.get("allow") == "1":
+                    result = (302, self._back_with_code(user, appid, "snsapi_userinfo", uri, state))
+                elif self.decline_redirects:
+                    result = (302, f"{uri}{'&' if '?' in uri else '?'}{urlencode({'state': state})}")
+                else:
+                    result = (200, "<!doctype html><title>微信授权</title><p>你已拒绝授权</p>")
+            self._calls.append(Call("GET", "connect/oauth2/consent", query, None, time.time(), result[0],
+                                    0 if pending else -1, pending[1] if pending else None))
+        return result
+
+    def _back_with_code(self, user: Person, appid: str, scope: str, uri: str, state: str) -> str:
+        code = self.code_for(user.key, name=user.name, id_number=user.id_number, appid=appid, scope=scope)
+        return f"{uri}{'&' if '?' in uri else '?'}{urlencode({'code': code, 'state': state})}"
 
     # 微信人脸核身 (face verification for government services), mini-program server API:
     # https://developers.weixin.qq.com/miniprogram/dev/server/API/face/api_getverifyid.html
@@ -713,6 +770,7 @@ class FakeWeChat:
             "cgi-bin/token": _Route(get, self._h_token, False),
             "sns/jscode2session": _Route(get, self._h_jscode2session, False),
             "sns/oauth2/access_token": _Route(get, self._h_oauth2, False),
+            "sns/userinfo": _Route(get, self._h_sns_userinfo, False),  # the user's web token, checked there
             "cgi-bin/message/subscribe/send": _Route(post, self._h_subscribe, True, "subscribe"),
             # Official-account flavour of the subscribe message; same bookkeeping.
             "cgi-bin/message/subscribe/bizsend": _Route(post, self._h_subscribe, True, "subscribe"),
@@ -789,21 +847,40 @@ class FakeWeChat:
         return self._with_unionid(appid, openid, {"openid": openid, "session_key": self.session_key_for(code)})
 
     def _h_oauth2(self, req: _Request) -> dict:
-        # Web-page authorisation of the official account (网页授权, snsapi_base):
-        # https://developers.weixin.qq.com/doc/offiaccount/OA_Web_Apps/Wechat_webpage_authorization.html
-        # The answer carries the account's openid; unionid only comes with scope snsapi_userinfo, so a page
-        # that wants the unionid asks cgi-bin/user/info (or the user's subscribe event) for it.
+        # 换取用户授权凭证 (https://developers.weixin.qq.com/doc/service/api/webdev/access/api_snsaccesstoken.html):
+        # openid, and "unionid …只有当scope为"snsapi_userinfo"时返回" (when the account is bound to an open-platform
+        # account); is_snapshotuser only for a snapshot-page virtual account ("只有当…时返回，值为1").
         self._check_login_app(req, "oa")
         code = self._login_code(req, "code")
-        openid = self._openid_of_code(code, req.query["appid"])
-        return {
-            "access_token": "OAUTH_" + secrets.token_urlsafe(24),
-            "expires_in": 7200,
-            "refresh_token": "REFRESH_" + secrets.token_urlsafe(24),
-            "openid": openid,
-            "scope": "snsapi_base",
-            "is_snapshotuser": 0,
-        }
+        appid = req.query["appid"]
+        openid = self._openid_of_code(code, appid)
+        scope = self._scope_of_code(code)
+        token = "OAUTH_" + secrets.token_urlsafe(24)
+        self._web_tokens[token] = (appid, openid, scope, time.monotonic() + 7200)
+        result = {"access_token": token, "expires_in": 7200, "refresh_token": "REFRESH_" + secrets.token_urlsafe(24),
+                  "openid": openid, "scope": scope}
+        return self._with_unionid(appid, openid, result) if scope == "snsapi_userinfo" else result
+
+    def _h_sns_userinfo(self, req: _Request) -> dict:
+        # 获取授权用户信息 (https://developers.weixin.qq.com/doc/service/api/webdev/access/api_snsuserinfo.html):
+        # with the user's web access_token (not the account's) and openid; "调用本接口必须是使用“snsapi_userinfo”
+        # 构建的授权链接，并且获得用户授权同意，否则会返回 48001"; unionid only for an open-platform-bound account.
+        token = req.query.get("access_token")
+        if not token:
+            raise _WeChatError(41001)
+        found = self._web_tokens.get(token)
+        if found is None:
+            raise _WeChatError(40001)
+        appid, openid, scope, expires = found
+        if time.monotonic() >= expires:
+            raise _WeChatError(42001)
+        if req.query.get("openid") != openid:
+            raise _WeChatError(40003)
+        if scope != "snsapi_userinfo":
+            raise _WeChatError(48001, "api unauthorized")
+        return self._with_unionid(appid, openid, {
+            "openid": openid, "nickname": "微信用户", "sex": 0, "province": "", "city": "", "country": "",
+            "headimgurl": "", "privilege": []})
 
     def _send_ok(self) -> dict:
         return {"errcode": 0, "errmsg": "ok", "msgid": next(self._msgids)}
@@ -1152,9 +1229,10 @@ class Person:
         """A fresh wx.login code of this person in the mini-program."""
         return FakeWeChat.code_for(self.key, name=self.name, id_number=self.id_number, appid=self.fake.mp_appid)
 
-    def oa_code(self) -> str:
-        """A fresh public-account web-authorisation code of this person."""
-        return FakeWeChat.code_for(self.key, name=self.name, id_number=self.id_number, appid=self.fake.appid)
+    def oa_code(self, scope: str = "snsapi_base") -> str:
+        """A fresh public-account web-authorisation code of this person (granted for ``scope``)."""
+        return FakeWeChat.code_for(self.key, name=self.name, id_number=self.id_number, appid=self.fake.appid,
+                                   scope=scope)
 
     def unfollow(self) -> None:
         self.fake.users[self.oa_openid] = {"subscribe": 0}
@@ -1219,8 +1297,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         body = self._read_body()
-        if urlsplit(self.path).path == "/connect/oauth2/authorize":  # a page the phone opens, not an API
-            status, text = self.server.fake.authorize_page(self.path)
+        page = {"/connect/oauth2/authorize": self.server.fake.authorize_page,
+                "/connect/oauth2/consent": self.server.fake.consent_answer}.get(urlsplit(self.path).path)
+        if page is not None:  # a page the phone opens, not an API
+            status, text = page(self.path)
             payload = b"" if status == 302 else text.encode("utf-8")
             self.send_response(status)
             if status == 302:
