@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from sanic import Request
 from sanic.response import HTTPResponse, html, redirect
 
+from models import Citizen
 from server.catalog import service as catalog_service
 from server.core.auth import CITIZEN_COOKIE, Principal, principal_for_token
 from server.core.errors import AppError, validation_details
@@ -101,7 +102,7 @@ def render(request: Request, name: str, *, status: int = 200, **context) -> HTTP
     context.setdefault("errors", {})
     body = templates().get_template(name).render(
         csrf=csrf_token(request), csrf_field=CSRF_FIELD, path=request.path, center=getattr(request.ctx, "center", {}),
-        dev=request.app.ctx.settings.env != "production", **context)
+        unlinked=getattr(request.ctx, "unlinked", None), dev=request.app.ctx.settings.env != "production", **context)
     response = html(body, status=status, headers=PAGE_HEADERS)
     new = getattr(request.ctx, "csrf_new", None)
     if new:
@@ -165,6 +166,19 @@ async def citizen(request: Request) -> Principal | None:
     return principal if principal is not None and principal.kind == "citizen" else None
 
 
+async def unlinked(principal: Principal | None) -> dict | None:
+    """For a person signed in without a unionid (WeChat would not tell it): {"bound": …}, shown on every page.
+
+    Their mini-program self (binding, bookings) cannot be found; see server/identity/oauth.py.
+    """
+    if principal is None:
+        return None
+    row = await Citizen.get_or_none(id=principal.id).values("unionid", "id_hash")
+    if row is None or row["unionid"]:
+        return None
+    return {"bound": bool(row["id_hash"])}
+
+
 def in_wechat(request: Request) -> bool:
     return "micromessenger" in request.headers.get("user-agent", "").lower()
 
@@ -187,6 +201,7 @@ def page(*, login: bool = False, post: bool = False):
         @wraps(handler)
         async def wrapper(request: Request, *args, **kwargs):
             request.ctx.citizen = await citizen(request)
+            request.ctx.unlinked = await unlinked(request.ctx.citizen)
             # The center's name, hotline and account names as the center configured them (config/data/center.yaml).
             request.ctx.center = (await catalog_service.get(request.app)).settings.get("center") or {}
             if post and not check_csrf(request):

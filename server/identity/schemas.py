@@ -42,7 +42,8 @@ class OAuthAuthorizeQuery(BaseModel):
 
 
 class OAuthCallbackQuery(BaseModel):
-    code: str = Field(min_length=1, max_length=256)
+    # No code: the person refused WeChat's snsapi_userinfo consent page (redirect_uri?state=STATE).
+    code: str | None = Field(default=None, max_length=256)
     state: str = Field(default="", max_length=128)
 
 

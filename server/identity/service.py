@@ -132,16 +132,25 @@ async def link_oa_openid(app, *, openid: str, unionid: str | None = None, create
 
 async def oa_unionid(app, *, openid: str) -> str | None:
     """The unionid of a public-account openid (cgi-bin/user/info), or None when WeChat does not give it."""
+    return (await oa_user_info(app, openid=openid))[0]
+
+
+async def oa_user_info(app, *, openid: str) -> tuple[str | None, bool | None]:
+    """(unionid, follows the account) from cgi-bin/user/info; (None, None) when WeChat cannot be asked.
+
+    A non-follower's answer is only ``{"subscribe": 0, "openid"}`` ("拉取不到其余信息"): (None, False).
+    """
     wechat = app.ctx.wechat
     if not wechat.configured:
-        return None
+        return None, None
     try:
         info = await wechat.call(lambda c: c.user.get(openid), api="user_info")
     except (WeChatClientException, OSError) as exc:
         log.info("user/info gave no unionid", extra={"fields": {"error": type(exc).__name__,
                                                                 "errcode": getattr(exc, "errcode", None)}})
-        return None
-    return (info or {}).get("unionid") or None
+        return None, None
+    info = info or {}
+    return info.get("unionid") or None, bool(info.get("subscribe")) if "subscribe" in info else None
 
 
 async def citizen_for_openid(app, *, openid: str) -> Citizen | None:

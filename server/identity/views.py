@@ -110,20 +110,44 @@ async def issue_binding_code(request: Request):
 async def oauth_authorize(request: Request):
     """Send the user to WeChat's web authorisation (snsapi_base), coming back to /api/oa/oauth/callback."""
     query = parse_query(request, OAuthAuthorizeQuery)
-    base = request.app.ctx.settings.public_base_url.rstrip("/") or f"{request.scheme}://{request.host}"
-    url = await oauth.authorize_url(request.app, next_path=query.next, callback_url=base + "/api/oa/oauth/callback")
+    url = await oauth.authorize_url(request.app, next_path=query.next, callback_url=_callback_url(request))
     return redirect(url)
+
+
+def _callback_url(request: Request) -> str:
+    base = request.app.ctx.settings.public_base_url.rstrip("/") or f"{request.scheme}://{request.host}"
+    return base + "/api/oa/oauth/callback"
 
 
 @oa.get("/oauth/callback")
 @responds(DevCitizenPostRead)
 async def oauth_callback(request: Request):
-    """Log the public-account user in: a page cookie and a redirect to ``next``, or JSON without one."""
+    """Log the public-account user in: a page cookie and a redirect to ``next``, or JSON without one.
+
+    A non-follower whose unionid WeChat will not tell is signed in unlinked and sent once to WeChat's
+    snsapi_userinfo consent page (see server/identity/oauth.py); a refusal leaves them signed in unlinked.
+    """
     query = parse_query(request, OAuthCallbackQuery)
-    citizen, next_path = await oauth.login(request.app, code=query.code, state=query.state)
     app = request.app
+    result = await oauth.login(app, code=query.code, state=query.state)
+    previous = request.cookies.get(auth.CITIZEN_COOKIE)
+    if result.declined:
+        # Only the browser the first round signed in goes on; anyone else holding the state gets nothing.
+        principal = await auth.principal_for_token(app, previous) if previous else None
+        if principal is None or principal.kind != "citizen" or principal.id != result.expected_citizen:
+            raise oauth.OAuthStateInvalid()
+        return redirect(result.next_path or "/h5/", headers={"cache-control": "no-store"})
+    citizen = result.citizen
     token = await issue_session(app, Principal("citizen", citizen.id, openid=citizen.oa_openid))
-    response = redirect(next_path) if next_path else json({"token": token, "citizen": _read(request, citizen)})
+    if result.escalate:
+        response = redirect(await oauth.authorize_url(app, next_path=result.next_path, callback_url=_callback_url(
+            request), scope=oauth.USERINFO, citizen_id=citizen.id), headers={"cache-control": "no-store"})
+    elif result.next_path:
+        response = redirect(result.next_path)
+    else:
+        response = json({"token": token, "citizen": _read(request, citizen)})
+    if previous:
+        await auth.revoke_session(app, previous)  # a new sign-in replaces the browser's last one (maybe merged away)
     response.add_cookie(auth.CITIZEN_COOKIE, token, path="/", httponly=True, samesite="Lax",
                         secure=app.ctx.settings.env == "production",
                         max_age=app.ctx.settings.citizen_session_ttl_seconds)

@@ -80,6 +80,7 @@ async def test_someone_else_signed_in_through_wechat_sees_none_of_it(live, clien
 
 async def test_a_forged_or_reused_wechat_redirect_signs_nobody_in(live, client, fake_wechat, browser: Browser):
     person = fake_wechat.person()
+    fake_wechat.follow(person.oa_openid)  # one round (a non-follower's second round: test_signin_userinfo.py)
     res = await browser.get("/h5/inbox")
     res = await browser.get(res.headers["location"])
     location = res.headers["location"]
