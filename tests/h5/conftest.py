@@ -72,7 +72,7 @@ def field_error(html: str, field: str) -> str | None:
     return found.group(1) if found else None
 
 
-def wechat_redirect(authorize_url: str, fake, person, *, fragment: bool = True) -> str:
+def wechat_redirect(authorize_url: str, fake, person, *, fragment: bool = True, scope: str = "snsapi_base") -> str:
     """What WeChat does with its authorise URL once the person agrees: back to redirect_uri with a code.
 
     Checks the URL asks the public account (snsapi_base) and answers the redirect_uri with a fresh
@@ -83,16 +83,17 @@ def wechat_redirect(authorize_url: str, fake, person, *, fragment: bool = True) 
     assert parts.path == "/connect/oauth2/authorize", authorize_url
     assert parts.fragment == ("wechat_redirect" if fragment else ""), authorize_url
     query = dict(parse_qsl(parts.query))
-    assert query["appid"] == fake.appid and query["scope"] == "snsapi_base" and query["response_type"] == "code"
+    assert query["appid"] == fake.appid and query["scope"] == scope and query["response_type"] == "code"
     assert query["redirect_uri"].endswith("/api/oa/oauth/callback") and query["state"]
-    return f"{query['redirect_uri']}?{urlencode({'code': person.oa_code(), 'state': query['state']})}"
+    return f"{query['redirect_uri']}?{urlencode({'code': person.oa_code(scope), 'state': query['state']})}"
 
 
 async def sign_in_through_wechat(browser: Browser, fake, person, path: str, following: bool = True) -> httpx.Response:
     """Open `path` in WeChat without a session and follow every redirect, WeChat's own simulated; the last page.
 
     `following`: the person follows the public account (they opened its menu); WeChat tells a non-follower's
-    unionid to nobody, so only a follower is linked to their mini-program self.
+    unionid to nobody through user/info, so a non-follower is sent once more with snsapi_userinfo, and taps 允许
+    on WeChat's consent page (tests/h5/test_signin_userinfo.py walks the fake's real pages, refusal included).
     """
     if following:
         fake.follow(person.oa_openid)
@@ -101,6 +102,8 @@ async def sign_in_through_wechat(browser: Browser, fake, person, path: str, foll
     res = await browser.get(res.headers["location"])
     assert res.status_code == 302, res.text
     res = await browser.get(wechat_redirect(res.headers["location"], fake, person))
+    if not following:
+        res = await browser.get(wechat_redirect(res.headers["location"], fake, person, scope="snsapi_userinfo"))
     assert res.status_code == 302 and res.headers["location"] == path, res.text
     assert browser.http.cookies.get(CITIZEN_COOKIE)
     return await browser.get(path)

@@ -227,11 +227,40 @@ async def test_ask_the_guide(live, chromium):
 def through_wechat(fake, person, following: bool = True) -> None:
     """The phone's WeChat user: the fake WeChat's authorise page (settings.wechat_oauth_base) signs them in.
 
-    `following`: opened from the account's menu, by a follower (WeChat tells a non-follower's unionid to nobody).
+    `following`: opened from the account's menu, by a follower (WeChat tells a non-follower's unionid to nobody
+    through user/info: a non-follower gets WeChat's snsapi_userinfo consent page, see `consent`).
     """
     fake.web_user = person
     if following:
         fake.follow(person.oa_openid)
+
+
+async def consent(page, answer: str) -> None:
+    """Tap 允许 ("allow") or 拒绝 ("deny") on the fake WeChat's snsapi_userinfo consent page."""
+    await page.wait_for_selector("#allow")
+    await page.click(f"#{answer}")
+    if answer == "deny":
+        await page.wait_for_selector("text=你已拒绝授权")
+
+
+async def test_a_non_follower_opening_a_shared_link_is_asked_once_and_linked(live, client, chromium, fake_wechat):
+    live.ctx.clock.set(at(23, 8, 30))
+    person, headers = await mp_person(client, fake_wechat)
+    booked = await book(client, headers, start="11:30")
+    assert booked.status_code == 201, booked.text
+    page = await phone(chromium, live)
+    through_wechat(fake_wechat, person, following=False)
+    fake_wechat.web_entry = "link"
+    await page.goto("/h5/bookings")
+    await consent(page, "allow")
+    await page.wait_for_selector("text=2026-11-24 11:30")
+    assert urlsplit(page.url).path == "/h5/bookings" and await page.locator("#unlinked").count() == 0
+    asked = [c.query["scope"] for c in fake_wechat.calls if c.path == "connect/oauth2/authorize"]
+    assert asked == ["snsapi_base", "snsapi_userinfo"]
+    [cookie] = [c for c in await page.context.cookies() if c["name"] == CITIZEN_COOKIE]
+    principal = await principal_for_token(live.app, cookie["value"])
+    me = (await client.get("/api/mp/me", headers=headers)).json()
+    assert (principal.id, principal.openid) == (me["id"], person.oa_openid)
 
 
 async def test_opened_in_wechat_the_page_signs_in_as_the_person_of_the_mini_program(live, client, chromium,
@@ -340,7 +369,10 @@ async def test_a_public_account_only_person_is_reminded_by_the_public_account_or
     other = await phone(chromium, live)
     through_wechat(fake_wechat, stranger, following=False)
     await other.goto("/h5/binding?next=/h5/")
+    await consent(other, "deny")  # WeChat's consent page: refused, WeChat stays; the person opens the page again
+    await other.goto("/h5/binding?next=/h5/")
     await other.wait_for_selector("input[name=code]")
+    assert "小程序中的实名认证和预约不会在这里显示" in await other.inner_text("#unlinked")
     await _bind_at_the_counter(other, client, stranger)
     await other.goto("/h5/booking/confirm?bt=secondhand_transfer&hall=center&date=2026-11-24&start=10:00")
     await other.wait_for_selector("#reminder-unavailable")
