@@ -140,3 +140,20 @@ async def test_the_second_round_state_is_single_use_and_tied_to_the_browser(live
     # A next outside /h5/ is refused before WeChat is asked, as in the first round.
     bad = await browser.get("/api/oa/oauth/authorize", params={"next": "https://evil.example/h5/"})
     assert bad.status_code == 422
+
+
+async def test_user_info_failing_is_no_reason_for_the_consent_page(live, client, clock, fake_wechat,
+                                                                    browser: Browser):
+    """Only WeChat's "does not follow" (subscribe 0) sends a person to the consent page; a failed user/info
+    signs them in unlinked for now (said on the page), and the next sign-in asks again."""
+    person, _ = await mp_person(client, fake_wechat)
+    fake_wechat.web_user = person
+    fake_wechat.follow(person.oa_openid)
+    fake_wechat.fail_next("cgi-bin/user/info", 45009)
+    page, scopes = await open_in_wechat(browser, fake_wechat, "/h5/bookings", consent=None)
+    assert scopes == ["snsapi_base"] and page.status_code == 200
+    assert 'id="unlinked"' in page.text
+    browser.http.cookies.clear()
+    page, scopes = await open_in_wechat(browser, fake_wechat, "/h5/bookings", consent=None)
+    assert scopes == ["snsapi_base"] and 'id="unlinked"' not in page.text
+    assert (await Citizen.get(oa_openid=person.oa_openid)).unionid == person.unionid
