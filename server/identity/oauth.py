@@ -70,7 +70,7 @@ class Login:
     next_path: str | None
     escalate: bool = False  # snsapi_base gave no unionid WeChat will tell: ask snsapi_userinfo once
     declined: bool = False  # the snsapi_userinfo round came back without a code
-    expected_citizen: int | None = None  # declined: the citizen the first round signed in (same browser only)
+    expected_citizen: int | None = None  # second round: the citizen the first round signed in (in this browser)
 
 
 async def authorize_url(app, *, next_path: str | None, callback_url: str, scope: str = BASE,
@@ -130,7 +130,8 @@ async def login(app, *, code: str | None, state: str) -> Login:
             except AppError:
                 unionid = None  # signed in unlinked, as after a refusal
         citizen = await service.link(app_field=service.OA, openid=openid, unionid=unionid)
-        return Login(citizen, next_path)  # one escalation only: whatever came back, no third round
+        # One escalation only: whatever came back, no third round.
+        return Login(citizen, next_path, expected_citizen=record.get("citizen"))
     subscribed = None
     if not unionid:
         unionid, subscribed = await service.oa_user_info(app, openid=openid)

@@ -146,8 +146,11 @@ async def oauth_callback(request: Request):
         response = redirect(result.next_path)
     else:
         response = json({"token": token, "citizen": _read(request, citizen)})
-    if previous:
-        await auth.revoke_session(app, previous)  # a new sign-in replaces the browser's last one (maybe merged away)
+    if previous and result.expected_citizen is not None:
+        # The first round's session in this browser is replaced (its row may have been merged away).
+        principal = await auth.principal_for_token(app, previous)
+        if principal is not None and principal.kind == "citizen" and principal.id == result.expected_citizen:
+            await auth.revoke_session(app, previous)
     response.add_cookie(auth.CITIZEN_COOKIE, token, path="/", httponly=True, samesite="Lax",
                         secure=app.ctx.settings.env == "production",
                         max_age=app.ctx.settings.citizen_session_ttl_seconds)

@@ -49,8 +49,16 @@ async def test_a_non_follower_is_asked_once_and_sees_their_mini_program_booking(
     assert booked.status_code == 201, booked.text
     fake_wechat.web_user, fake_wechat.web_entry = person, "link"  # a shared link; the person does not follow
 
-    page, scopes = await open_in_wechat(browser, fake_wechat, "/h5/bookings")
-    assert scopes == ["snsapi_base", "snsapi_userinfo"]
+    first_tokens = []
+    res = await browser.get("/h5/bookings")
+    res = await browser.get(res.headers["location"])  # /api/oa/oauth/authorize -> WeChat, snsapi_base
+    res = await browser.get(res.headers["location"])  # WeChat, silent -> our callback
+    res = await browser.get(res.headers["location"])  # our callback: signed in unlinked, off to the 2nd round
+    first_tokens.append(browser.http.cookies[auth.CITIZEN_COOKIE])
+    page, _ = await open_in_wechat(browser, fake_wechat, res.headers["location"])
+    asked = [c.query["scope"] for c in fake_wechat.calls if c.path == "connect/oauth2/authorize"]
+    assert asked == ["snsapi_base", "snsapi_userinfo"]
+    assert await auth.principal_for_token(live.app, first_tokens[0]) is None  # the first round's session is gone
     consent = [c for c in fake_wechat.calls if c.path == "connect/oauth2/authorize"][-1]
     assert consent.status == 200  # WeChat showed its consent page
     assert page.status_code == 200 and urlsplit(str(page.url)).path == "/h5/bookings"
