@@ -783,6 +783,13 @@ async def update_subscription(*, citizen_id: int, receipt_no: str, active: bool)
     return {"receipt_no": case.receipt_no, "subscribed": active}
 
 
+async def subscribed(*, citizen_id: int, receipt_no: str) -> bool:
+    """Whether the citizen asked for stage-change messages on this case of theirs (404 for anyone else's)."""
+    citizen = await _bound_citizen(citizen_id)
+    case = await _case_of_citizen(citizen, receipt_no)
+    return await CaseSubscription.exists(case_id=case.id, citizen_id=citizen.id, active=True)
+
+
 # ------------------------------------------------------------------ chat
 
 
