@@ -13,7 +13,7 @@ from models.wechat import WeChatFollower
 from server.booking import scheduled
 from server.core import metrics
 from server.progress import scheduled as progress_scheduled
-from tests.booking.conftest import book, unique_id_number
+from tests.booking.conftest import book
 from tests.factories import staff_headers
 from tests.h5.conftest import Browser, field_error, sign_in_through_wechat
 from tests.h5.test_pages import ingest  # noqa: F401  (fixture)
@@ -272,7 +272,8 @@ def test_public_account_templates_carry_keyword_fields_only(live):
 
     specs = messaging.templates(live.ctx.settings.seed_dir)
     oa = {k: v for k, v in specs.items() if k.startswith("oa_")}
-    assert {"oa_booking_reminder", "oa_booking_review", "oa_booking_center_cancelled", "oa_case_stage_changed"} <= set(oa)
+    assert {"oa_booking_reminder", "oa_booking_review", "oa_booking_center_cancelled",
+            "oa_case_stage_changed"} <= set(oa)
     for spec in oa.values():
         assert not {"first", "remark"} & set(spec["data"]) and spec["url"].startswith("/h5/")
         assert all(re.fullmatch(r"[a-z_]+\d+", key) for key in spec["data"])
