@@ -1,10 +1,10 @@
-"""WeChat messages for bookings: the day-before reminder and the review result.
+"""WeChat messages for bookings: the day-before reminder, the review result and the center's cancellation.
 
 Template ids and field layouts are the center's configuration (config/data/wechat_templates.yaml).
-Mini-program subscribe messages go through the mini-program gateway; the reminder of a person the mini-program
-cannot reach (no mini-program openid, or no consent: 43101) goes as a public-account template message to their
-public-account openid instead, which WeChat delivers to followers only (43004 otherwise). Every send runs wechatpy
-in a thread pool, never on the event loop.
+Each goes as a mini-program subscribe message; to a person the mini-program cannot reach (no mini-program openid,
+or no consent: 43101) as a public-account template message to their public-account openid instead, which WeChat
+delivers to followers only (43004 otherwise) — server/wechat/reach.py. Every send runs wechatpy in a thread pool,
+never on the event loop.
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from wechatpy.exceptions import WeChatClientException
 
 from models import Booking, BookingStatus
 from server.catalog.service import Catalog
-from server.core import metrics
-from server.wechat.client import is_transient
+from server.wechat import reach
 from server.wechat.fields import fit
 
 log = logging.getLogger("dengji.booking.messaging")
@@ -55,17 +53,12 @@ def _values(catalog: Catalog, booking: Booking) -> dict:
     }
 
 
-async def recipient(booking: Booking) -> str | None:
-    """The mini-program openid of whoever holds the booking's ID number now (verified binding), if any.
+async def recipients(booking: Booking) -> tuple[str | None, str | None]:
+    """(mini-program openid, public-account openid) of whoever holds the booking's ID number now (verified binding).
 
     Not simply the account that booked: an unverified account whose ID number was taken back by its owner
     must not hear about the owner's bookings.
     """
-    return (await recipients(booking))[0]
-
-
-async def recipients(booking: Booking) -> tuple[str | None, str | None]:
-    """(mini-program openid, public-account openid) of whoever holds the booking's ID number now."""
     from models import Citizen
 
     row = await Citizen.get_or_none(id_hash=booking.id_hash).values("openid", "oa_openid")
@@ -73,7 +66,8 @@ async def recipients(booking: Booking) -> tuple[str | None, str | None]:
 
 
 # The public-account template message that stands in for a mini-program subscribe message of the same kind.
-OA_KINDS = {"booking_reminder": "oa_booking_reminder"}
+OA_KINDS = {"booking_reminder": "oa_booking_reminder", "booking_review": "oa_booking_review",
+            "booking_center_cancelled": "oa_booking_center_cancelled"}
 
 
 async def reminder_channel(app, citizen) -> str | None:
@@ -89,61 +83,24 @@ async def reminder_channel(app, citizen) -> str | None:
 
 
 async def deliver(ctx: dict, *, catalog: Catalog, booking: Booking, kind: str) -> bool:
-    """Send a booking message by the channel that reaches its holder: the mini-program's subscribe message,
-    else (no mini-program openid, or 43101 no consent) the public account's template message where the center
-    configured one. False when nobody could be reached; raises when worth retrying."""
+    """Send a booking message by the channel that reaches its holder (server/wechat/reach.py): the mini-program's
+    subscribe message, else (no mini-program openid, or 43101 no consent) the public account's template message
+    where the center configured one. False when nobody could be reached; raises when worth retrying."""
     mp_openid, oa_openid = await recipients(booking)
-    if await send(ctx, catalog=catalog, booking=booking, kind=kind, openid=mp_openid):
-        return True
+    specs = templates(ctx["settings"].seed_dir)
+    values = _values(catalog, booking)
+    data, page = render(specs[kind], values)
     oa_kind = OA_KINDS.get(kind)
-    if not oa_openid or oa_kind not in templates(ctx["settings"].seed_dir):
-        return False
-    return await send_template(ctx, catalog=catalog, booking=booking, kind=oa_kind, openid=oa_openid)
-
-
-async def send_template(ctx: dict, *, catalog: Catalog, booking: Booking, kind: str, openid: str) -> bool:
-    """Send one public-account template message; False when WeChat refused it for good, raises when worth
-    retrying. The booking's client_msg_id lets WeChat drop a resend after a lost answer."""
-    settings = ctx["settings"]
-    spec = templates(settings.seed_dir)[kind]
-    data, _ = render({**spec, "page": None}, _values(catalog, booking))
-    url = None
-    if spec.get("url") and settings.public_base_url:  # a page of ours: absolute on the public root
-        url = settings.public_base_url.rstrip("/") + spec["url"].format(**_values(catalog, booking))
-    body = {"touser": openid, "template_id": spec["template_id"], "data": data,
-            "client_msg_id": f"{kind}-{booking.id}"} | ({"url": url} if url else {})
-    try:
-        # wechatpy's send_template has no client_msg_id: the same body posted directly (as notices do).
-        await ctx["wechat"].call(lambda c: c.post("message/template/send", data=body), api="template")
-    except WeChatClientException as exc:
-        if is_transient(exc):
-            raise
-        if exc.errcode == 43004:  # not (or no longer) a follower: recorded, and the pages stop offering it
-            from server.wechat import service as followers
-
-            await followers.not_following(openid=openid)
-        metrics.WECHAT_UNREACHABLE.labels("template", str(exc.errcode)).inc()
-        log.info("template message refused", extra={"fields": {"kind": kind, "booking": booking.id,
-                                                               "errcode": exc.errcode}})
-        return False
-    return True
-
-
-async def send(ctx: dict, *, catalog: Catalog, booking: Booking, kind: str, openid: str | None) -> bool:
-    """Send one subscribe message; False when WeChat refused it for good, raises when worth retrying."""
-    if not openid:
-        return False  # nobody verified holds the ID number in the mini-program: no subscribe message to send
-    spec = templates(ctx["settings"].seed_dir)[kind]
-    data, page = render(spec, _values(catalog, booking))
-    template_id = spec["template_id"]
-    try:
-        await ctx["mp"].call(lambda c: c.wxa.send_subscribe_message(openid, template_id, data, page),
-                             api="subscribe")
-    except WeChatClientException as exc:
-        if is_transient(exc):
-            raise
-        # 43101: the user did not (or no longer) accept this template; nothing to retry.
-        log.info("subscribe message refused", extra={"fields": {"kind": kind, "booking": booking.id,
-                                                                "errcode": exc.errcode}})
-        return False
-    return True
+    template = None
+    if oa_kind in specs:
+        oa_spec = specs[oa_kind]
+        oa_data, _ = render({**oa_spec, "page": None}, values)
+        template = reach.Template(oa_spec["template_id"], oa_data, client_msg_id=f"{oa_kind}-{booking.id}",
+                                  path=oa_spec["url"].format(**values) if oa_spec.get("url") else None)
+    reached = await reach.send_to_person(ctx, mp_openid=mp_openid, oa_openid=oa_openid,
+                                         subscribe=reach.Subscribe(specs[kind]["template_id"], data, page),
+                                         template=template, label=kind)
+    if reached.channel is None:
+        log.info("booking message reached nobody", extra={"fields": {"kind": kind, "booking": booking.id,
+                                                                     "errcode": reached.errcode}})
+    return reached.channel is not None

@@ -53,8 +53,9 @@ async def _send_once(ctx: dict, *, booking: Booking, field: str, kind: str) -> N
     if not await service.claim(booking_id=booking.id, field=field, now=now):
         return
     try:
-        await messaging.send(ctx, catalog=catalog, booking=booking, kind=kind,
-                             openid=await messaging.recipient(booking))
+        # The mini-program's subscribe message, else the public account's template message (followers only); one
+        # nobody can reach is logged and counted (dengji_wechat_unreachable_total), its claim kept: not retried.
+        await messaging.deliver(ctx, catalog=catalog, booking=booking, kind=kind)
     except (WeChatClientException, OSError) as exc:
         await service.unclaim(booking_id=booking.id, field=field)
         raise Retry(defer=30 * ctx.get("job_try", 1)) from exc

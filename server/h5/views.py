@@ -26,6 +26,7 @@ from server.core.errors import AppError, NotFound
 from server.h5 import flows, web
 from server.h5.web import page, render
 from server.identity import verification
+from server.progress import flows as progress_flows
 from server.progress import service as progress_service
 from server.progress.schemas import LookupQuery
 
@@ -311,9 +312,31 @@ async def my_cases(request: Request):
 @bp.get("/cases/<receipt_no:str>")
 @page(login=True)
 async def my_case(request: Request, receipt_no: str):
+    return await _case_page(request, receipt_no)
+
+
+async def _case_page(request: Request, receipt_no: str, *, errors: dict | None = None, status: int = 200):
     case = await progress_service.get_for_citizen(citizen_id=_cid(request), receipt_no=receipt_no,
                                                   **await _deps(request))
-    return render(request, "case.html", title="办件进度", case=case)
+    # "有进展时通过公众号通知我": the stage push reaches a person without the mini-program by a template message.
+    updates = {"on": await progress_service.subscribed(citizen_id=_cid(request), receipt_no=receipt_no),
+               "channel": await _reminder_channel(request)}
+    return render(request, "case.html", status=status, title="办件进度", case=case, updates=updates,
+                  done=request.args.get("done"), errors=errors or {})
+
+
+@bp.post("/cases/<receipt_no:str>/updates")
+@page(login=True, post=True)
+async def case_updates(request: Request, receipt_no: str):
+    """Record (or withdraw) the wish to hear of this case's stage changes (per case, the mini-program's consent)."""
+    on = web.form(request).get("notify") == "1"
+    try:
+        await progress_flows.stage_updates(request.app, citizen_id=_cid(request), receipt_no=receipt_no, on=on)
+    except AppError as exc:
+        if exc.code != "UPDATES_UNREACHABLE":
+            raise
+        return await _case_page(request, receipt_no, errors={"updates": exc.message}, status=exc.status)
+    return redirect(f"{web.PREFIX}/cases/{receipt_no}?done={'updates' if on else 'no-updates'}", status=303)
 
 
 # ------------------------------------------------------------------ 通知

@@ -39,7 +39,7 @@ async def notify_stage_change(ctx: dict, *, stage_entry_id: int, citizen_id: int
             await service.finish_notification(**outcome, status="failed", error="NO_OPENID")
             return "failed"
         await service.mark_attempt(stage_entry_id=stage_entry_id, citizen_id=citizen_id)
-        await messaging.send_stage_change(ctx["mp"], **content)
+        reached = await messaging.send_stage_change(ctx, content, resumed=resumed)
     except Exception as exc:
         errcode = getattr(exc, "errcode", None)
         code = str(errcode or type(exc).__name__)
@@ -59,6 +59,16 @@ async def notify_stage_change(ctx: dict, *, stage_entry_id: int, citizen_id: int
         await service.finish_notification(**outcome, status="failed", error=code)
         log.warning("stage push failed", extra={"fields": {"errcode": code, "citizen_id": citizen_id}})
         return "failed"
+    if reached.channel is None:  # neither app reaches the person: recorded, never retried
+        code = str(reached.errcode) if reached.errcode else service.UNREACHABLE
+        await service.finish_notification(**outcome, status="failed", error=code)
+        log.info("stage push reached nobody", extra={"fields": {"errcode": code, "citizen_id": citizen_id}})
+        return "failed"
+    if resumed and reached.errcode == service.CONSENT_USED_CODE:
+        # The attempt a crash interrupted used the citizen's one-time consent: it was delivered then.
+        await service.finish_notification(**outcome, status="sent", error=service.CONSENT_USED)
+        log.info("interrupted stage push had been delivered", extra={"fields": {"citizen_id": citizen_id}})
+        return "sent"
     await service.finish_notification(**outcome, status="sent")
     return "sent"
 

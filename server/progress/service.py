@@ -99,12 +99,19 @@ class Rules:
         return [c for c, i in self.stages.items() if not i.finished and not i.clock_stops]
 
 
+OA_TEMPLATE = "oa_case_stage_changed"  # in wechat_templates.yaml, beside the booking messages
+
+
 @lru_cache(maxsize=4)
 def load_rules(seed_dir: str) -> Rules:
     """Read stage names, transitions, delivery methods, lookup limits and push templates from config data."""
     base = Path(seed_dir)
     raw = yaml.safe_load((base / "case_stages.yaml").read_text(encoding="utf-8"))
-    templates = yaml.safe_load((base / "progress_templates.yaml").read_text(encoding="utf-8"))
+    templates = yaml.safe_load((base / "progress_templates.yaml").read_text(encoding="utf-8")) or {}
+    # The public account's template message for a person who follows it but has no mini-program subscription.
+    oa = (yaml.safe_load((base / "wechat_templates.yaml").read_text(encoding="utf-8")) or {}).get(OA_TEMPLATE)
+    if oa:
+        templates = {**templates, OA_TEMPLATE: oa}
     stages = {code: StageInfo(code, d["label"], bool(d.get("finished")), frozenset(d.get("next") or ()),
                               d.get("phrase") or d["label"], bool(d.get("clock_stops")))
               for code, d in raw["stages"].items()}
@@ -776,6 +783,13 @@ async def update_subscription(*, citizen_id: int, receipt_no: str, active: bool)
     return {"receipt_no": case.receipt_no, "subscribed": active}
 
 
+async def subscribed(*, citizen_id: int, receipt_no: str) -> bool:
+    """Whether the citizen asked for stage-change messages on this case of theirs (404 for anyone else's)."""
+    citizen = await _bound_citizen(citizen_id)
+    case = await _case_of_citizen(citizen, receipt_no)
+    return await CaseSubscription.exists(case_id=case.id, citizen_id=citizen.id, active=True)
+
+
 # ------------------------------------------------------------------ chat
 
 
@@ -925,6 +939,8 @@ STUCK_AFTER = timedelta(minutes=10)
 RESUMED = "RESUMED"
 # `error` of a push recorded as sent because its resend met 43101: delivered before the crash (consent used).
 CONSENT_USED = "CONSENT_USED"
+# `error` of a push neither app could deliver (no mini-program consent or openid, not a public-account follower).
+UNREACHABLE = "UNREACHABLE"
 CONSENT_USED_CODE = 43101  # "user refuse to accept the msg": no one-time consent left for this template
 
 
@@ -970,11 +986,13 @@ async def finish_notification(*, stage_entry_id: int, citizen_id: int, status: s
 
 
 async def push_content(*, stage_entry_id: int, citizen_id: int, catalog: Catalog, rules: Rules) -> dict | None:
-    """Build the subscribe message for one stage change (None when the citizen has no mini-program openid or no
-    longer holds a verified binding of one of the case's applicants)."""
+    """Build the stage-change message for one subscriber: the mini-program subscribe message (for their mini-program
+    openid) and the public account's template message (for their public-account openid, linking the /h5/ case
+    page; client_msg_id from case and stage change, so a resend is never delivered twice). None when the citizen
+    has neither openid or no longer holds a verified binding of one of the case's applicants."""
     entry = await CaseStageEntry.get(id=stage_entry_id).prefetch_related("case")
     citizen = await Citizen.get_or_none(id=citizen_id)
-    if citizen is None or not citizen.openid or not citizen.id_hash:
+    if citizen is None or not (citizen.openid or citizen.oa_openid) or not citizen.id_hash:
         return None
     if not await CaseApplicant.exists(case_id=entry.case_id, id_hash=citizen.id_hash):
         return None  # the subscriber no longer holds an applicant's ID number (taken back by its owner)
@@ -992,8 +1010,13 @@ async def push_content(*, stage_entry_id: int, citizen_id: int, catalog: Catalog
     page = template["page"].format(receipt_no=case.receipt_no)
     if case.e_cert_no and entry.stage == case.stage:
         page += ("&" if "?" in page else "?") + f"e_cert_no={case.e_cert_no}"
-    return {"openid": citizen.openid, "template_id": template["template_id"], "page": page, "data": data}
-
+    oa, oa_template = rules.templates.get(OA_TEMPLATE), None
+    if oa and citizen.oa_openid:
+        oa_template = {"template_id": oa["template_id"], "path": oa.get("url", "").format(**values) or None,
+                       "data": {k: {"value": fit(k, str(f).format(**values))} for k, f in oa["data"].items()},
+                       "client_msg_id": f"case-{case.id}-stage-{entry.id}"}
+    return {"openid": citizen.openid, "oa_openid": citizen.oa_openid, "template_id": template["template_id"],
+            "page": page, "data": data, "oa_template": oa_template}
 
 
 def parse_batch(body: bytes) -> tuple[list, bool]:

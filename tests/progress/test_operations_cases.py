@@ -106,7 +106,7 @@ async def _crash(live, row: CaseNotification, *, call: str) -> None:
     if call == "accepted":
         content = await service.push_content(**keys, catalog=await catalog_service.load(),
                                              rules=service.rules_for(live.ctx.settings))
-        await messaging.send_stage_change(live.ctx.job_ctx["mp"], **content)  # over HTTP to the fake WeChat
+        await messaging.send_stage_change(live.ctx.job_ctx, content)  # over HTTP to the fake WeChat
     long_ago = datetime.now(UTC) - service.STUCK_AFTER - timedelta(minutes=1)
     await CaseNotification.filter(id=row.id).update(claimed_at=long_ago)
     assert (await CaseNotification.get(id=row.id)).status == "sending"
