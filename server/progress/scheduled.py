@@ -73,7 +73,7 @@ async def notify_stage_change(ctx: dict, *, stage_entry_id: int, citizen_id: int
     return "sent"
 
 
-@periodic("progress.notify.sweep", every_seconds=300)
+@periodic("progress.notify.sweep", every_seconds=120)
 async def sweep_pending(ctx: dict) -> int:
     """Re-enqueue pushes left pending (e.g. the process stopped before enqueueing) and those a crash left in
     "sending"; one whose WeChat call may have left is resent without reaching the citizen twice

@@ -933,7 +933,10 @@ async def mark_attempt(*, stage_entry_id: int, citizen_id: int, now: datetime | 
                                   attempted_at__isnull=True).update(attempted_at=now or datetime.now(UTC))
 
 
-STUCK_AFTER = timedelta(minutes=10)
+# One attempt holds "sending" only for its WeChat call (seconds, bounded by the client's timeout); 3 minutes plus
+# the sweep's 2-minute period keeps a resend inside WeChat's 10-minute client_msg_id window (template messages)
+# whenever the service is back within it.
+STUCK_AFTER = timedelta(minutes=3)
 # `error` of a push a crash interrupted after its WeChat call may have left; kept through transient retries so
 # the resend knows that 43101 (consent already used) means the lost attempt was delivered.
 RESUMED = "RESUMED"
