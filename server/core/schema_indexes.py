@@ -123,5 +123,6 @@ async def restore_indexes(conn: BaseDBAsyncClient, postgres: bool, announce: boo
         quoted = ", ".join(f'"{c}"' for c in cols)
         await conn.execute_script(
             f'CREATE {"UNIQUE " if unique else ""}INDEX IF NOT EXISTS "{name}" ON "{table}" ({quoted})')
-        (log.warning if announce else log.debug)("restored %sindex %s on %s (%s)", "unique " if unique else "", name, table, ", ".join(cols))
+        (log.warning if announce else log.debug)(
+            "restored %sindex %s on %s (%s)", "unique " if unique else "", name, table, ", ".join(cols))
     return [name for _m, name, _c, _u in missing]
