@@ -465,28 +465,11 @@ class StaffCasesOverdueRead(_Read):
     items: list[Any]
 
 
-class StaffCheckinPostReadBooking(_Read):
-    id: int
-    code: str
-    qr: str
-    hall: Ref
-    business_type: Ref
-    date: dt.date
-    start: str
-    end: str
-    channel: str
-    status: str
-    status_text: str
-    name: str
-    id_number: str
-    mobile: str
-    agent_credit_code: str | None
-    subscribe: bool
-    review_reason: str | None
-    cancel_reason: str | None
+class StaffCheckinPostReadBooking(BookingRead):
+    """The booking a check-in answers with: its queue number ("001") and check-in time are always there."""
+
     queue_no: str
     checked_in_at: dt.datetime
-    created_at: dt.datetime
 
 
 class StaffCheckinPostRead(_Read):

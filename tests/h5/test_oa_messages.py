@@ -195,7 +195,7 @@ async def test_a_follower_asks_on_the_case_page_and_hears_of_each_stage_change_o
     receipt = "2026-1120-005151"
     await _case_of(ingest, person, receipt)
     page = await browser.get(f"/h5/cases/{receipt}")
-    assert page.status_code == 200 and "有进展时通过公众号通知我" in page.text
+    assert page.status_code == 200 and page.text.count("有进展时通过公众号通知我") == 1  # one form, in the content
     res = await browser.post(f"/h5/cases/{receipt}/updates", {"notify": "1"})
     assert res.status_code == 303 and res.headers["location"].endswith("?done=updates")
     done = await browser.get(res.headers["location"])
@@ -228,7 +228,7 @@ async def test_a_non_follower_is_not_offered_case_updates_and_a_lapsed_one_is_re
     receipt = "2026-1120-005252"
     await _case_of(ingest, person, receipt)
     page = await browser.get(f"/h5/cases/{receipt}")
-    assert "有进展时通过公众号通知我" not in page.text and 'id="updates-unavailable"' in page.text
+    assert "有进展时通过公众号通知我" not in page.text and page.text.count('id="updates-unavailable"') == 1
     refused = await browser.post(f"/h5/cases/{receipt}/updates", {"notify": "1"})
     assert refused.status_code == 409 and "关注公众号后即可订阅" in field_error(refused.text, "updates")
     # Following, asking, then unfollowing without us hearing of it: one try, 43004 recorded, never retried.
