@@ -512,17 +512,8 @@ class StaffFiguresReadRowsItem(_Read):
     avg_wait_seconds: int | None
 
 
-class StaffFiguresReadTotal(_Read):
-    period: str
-    hall: str
-    bookings: int
-    check_ins: int
-    no_shows: int
-    walk_ins: int
-    visitors: int
-    business_volume: int
-    online_rate: float | None
-    avg_wait_seconds: int | None
+class StaffFiguresReadTotal(StaffFiguresReadRowsItem):
+    """The whole period's row: the same fields."""
 
 
 class StaffFiguresReadOnlineRatesByMonthItemOverall(_Read):
@@ -570,20 +561,8 @@ class StaffHallsCodePutReadSessions(_Read):
     saturday: list[Any]
 
 
-class StaffHallsCodePutRead(_Read):
-    id: int
-    code: str
-    name: str
-    address: str
-    quota_per_slot: int
-    online_quota: int
-    hotline_quota: int
-    saturday_duty: bool
-    saturday_booking_only: bool
+class StaffHallsCodePutRead(HallsReadItemsItem):
     sessions: StaffHallsCodePutReadSessions
-    extended: list[Any]
-    paused_business: dict[str, Any]
-    review_mode: bool
     cancel_release_delay_minutes: int
 
 
@@ -610,21 +589,9 @@ class StaffHallsCodeHoursPutReadExtendedItem(_Read):
     until: dt.date | None
 
 
-class StaffHallsCodeHoursPutRead(_Read):
-    id: int
-    code: str
-    name: str
-    address: str
-    quota_per_slot: int
-    online_quota: int
-    hotline_quota: int
-    saturday_duty: bool
-    saturday_booking_only: bool
+class StaffHallsCodeHoursPutRead(StaffHallsCodePutRead):
     sessions: HallsReadItemsItemSessions
     extended: list[StaffHallsCodeHoursPutReadExtendedItem]
-    paused_business: dict[str, Any]
-    review_mode: bool
-    cancel_release_delay_minutes: int
     cancelled_bookings: int
 
 
@@ -732,16 +699,7 @@ class StaffNoticesPreviewPostRead(_Read):
     halls: int | None = None
 
 
-class StaffOrgsPostRead(_Read):
-    id: int
-    name: str
-    type: str
-    type_name: str
-    district: str
-    business_lines: list[str]
-    tags: list[str]
-    credit_code: str | None
-    suspended: bool
+class StaffOrgsPostRead(OrgRead):
     members: int
 
 
