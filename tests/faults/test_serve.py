@@ -203,9 +203,13 @@ def test_a_worker_killed_while_starting_is_restarted(tmp_path, own_redis):
 
 
 @pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed: the test needs a Redis of its own")
-def test_sigterm_while_workers_start_stops_the_service(tmp_path, own_redis):
+@pytest.mark.parametrize("delay", [0.0, 0.8, 1.6])
+def test_sigterm_while_workers_start_stops_the_service(tmp_path, own_redis, delay):
     # Sanic's manager, told to stop while waiting for its workers to report ready, used to re-read its own
-    # stop message forever (a core at ~50 %) instead of stopping.
+    # stop message forever (a core at ~50 %) instead of stopping. A worker still being spawned, or between
+    # ignoring signals and installing its handler, also lost its stop signal and served on while the
+    # manager waited for it; and a signal landing inside a call on the shared worker state crashed the
+    # manager and left its workers running. Several moments of the start-up are tried.
     env = _env(tmp_path, DENGJI_REDIS_URL=own_redis.url, DENGJI_LOG_LEVEL="INFO")
     assert _run(["db", "init"], env).returncode == 0
     log = tmp_path / "serve.log"
@@ -214,11 +218,48 @@ def test_sigterm_while_workers_start_stops_the_service(tmp_path, own_redis):
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         workers = _wait(lambda: (found := _workers(proc.pid)) and len(found) == 2 and found, 60, "workers", log)
-        assert "Worker ready" not in log.read_text()  # still starting
+        time.sleep(delay)
+        if "Worker ready" in log.read_text():
+            pytest.skip("the workers were ready before the signal: nothing of the start-up to test")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) is not None
         time.sleep(0.5)
         for pid in workers.values():
+            assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+        text = log.read_text()
+        assert "received signal SIGTERM; stopping" in text
+        assert "Experienced exception while trying to serve" not in text
+        assert "did not stop within" not in text  # a missed signal is sent again, not waited out
+    finally:
+        _kill_group(proc)
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed: the test needs a Redis of its own")
+def test_a_worker_that_hangs_while_stopping_is_killed_and_the_service_exits(tmp_path, own_redis):
+    from server.core.manager import STOP_GRACE
+
+    env = _env(tmp_path, DENGJI_REDIS_URL=own_redis.url, DENGJI_LOG_LEVEL="INFO")
+    assert _run(["db", "init"], env).returncode == 0
+    log = tmp_path / "serve.log"
+    port = free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen([DENGJI, "serve", "--workers", "2", "--port", str(port)], env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        workers = _wait(lambda: (found := _workers(proc.pid)) and len(found) == 2 and found, 60, "workers", log)
+        _wait(lambda: log.read_text().count("Worker ready") >= 2, 120, "both workers ready", log)
+        (hung_name, hung), (_, other) = sorted(workers.items())
+        os.kill(hung, signal.SIGSTOP)  # stands for a worker stuck in a blocking call: it cannot stop
+        began = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=STOP_GRACE + 20) is not None
+        took = time.monotonic() - began
+        assert STOP_GRACE - 1 < took < STOP_GRACE + 20
+        text = log.read_text()
+        assert f"worker {hung_name} [{hung}] did not stop within {STOP_GRACE:.0f} s; killing it" in text
+        assert text.count("did not stop within") == 1  # the other worker stopped by itself
+        time.sleep(0.5)
+        for pid in (hung, other):
             assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     finally:
         _kill_group(proc)
