@@ -12,7 +12,9 @@ are the fourth round's fresh batches (branch i15-bot2), likewise scored on first
 prompted; `dev_extra15` was written after most of that round's changes, `dev_extra16` after all of them (never
 tuned on). `heldout2.jsonl` is a second
 held-aside part (290 questions, 51 out of domain), written blind from the guide and the list of entry ids by
-someone who never saw the bot, its data or the other parts. Each line is
+someone who never saw the bot, its data or the other parts. Both were scored blind, then opened for the fifth round;
+`heldout3.jsonl` (320 questions, 60 out of domain) is the held-aside part since, written blind by two writers from the
+guide and the entry ids. Each line is
 {"q": question, "expect": [...]} where expect lists the acceptable outcomes: entry ids (answered directly
 with one of them), "intent:NAME" (the named intent), or "fallback" (the honest fallback: out of domain).
 A "您是不是想问" list counts as wrong for both: a citizen asked one thing and should get its answer.

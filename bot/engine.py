@@ -76,7 +76,7 @@ BIGRAM_CREDIT = 0.5
 # phrasings or keywords that few entries share (IDF at least this: in at most ~1 entry in 9). Aspect
 # words shared by many entries (材料, 费用, 多久, 办理流程) and words only in its answer cannot carry it alone:
 # "营业执照怎么办" must not get the mortgage entry whose answer mentions a bank's 营业执照.
-ANCHOR_IDF = 2.0
+ANCHOR_IDF = 1.9
 # A question without an anchor word is still answered when its confidence is at least this: it says nothing
 # specific, but what it says one entry covers clearly ahead of the rest ("离我家最近的大厅在哪", "抵押多久能登记好":
 # 抵押 and 多久 are shared by many entries, yet one covers both well). 0.45–0.55 measured alike on every tuning
@@ -94,6 +94,10 @@ SUBWORD_COVER_CREDIT = 0.7
 # elsewhere (a narrow optimum: see docs/benchmarks.md).
 ASPECT_PENALTY = 0.3
 ASPECT_TOP = 3
+# The sibling that speaks of the asked side must be among the first SIBLING_TOP - 1 runners-up and cover the question
+# at least this share of the best entry's coverage.
+SIBLING_TOP = 5
+SIBLING_COVER = 0.6
 # The data files besides the entries (kb.yaml), by name; the knowledge base's source holds their text.
 DATA_FILES = ("intents.yaml", "synonyms.yaml", "stopwords.txt", "userdict.txt", "weakwords.txt", "offtopic.txt")
 OPTIONAL_FILES = ("weakwords.txt", "offtopic.txt")  # older data directories lack them
@@ -300,6 +304,14 @@ class _Index:
         # ("今天限号吗" is not about booking today's slot).
         self.context = {normalize(str(w)) for w in self.settings.get("context_words") or []}
         self.aspects = {normalize(str(w)) for w in self.settings.get("aspect_words") or []}
+        # Other words that ask the same side (登记费 and 工本费 ask 费用): word -> its aspect, and each aspect's words.
+        self.aspect_of = {w: w for w in self.aspects}
+        for aspect, alias in (self.settings.get("aspect_aliases") or {}).items():
+            for w in alias or []:
+                self.aspect_of[normalize(str(w))] = normalize(str(aspect))
+        self.aspect_words: dict[str, set[str]] = {}
+        for w, aspect in self.aspect_of.items():
+            self.aspect_words.setdefault(aspect, set()).add(w)
         # Entries whose specific words name an event that befalls many things (遗失, 损坏, 邮寄): with a word the
         # knowledge base does not know in the question, they answer only when it also names their object.
         self.topic_words = {
@@ -546,12 +558,19 @@ class _Index:
                 reverse=True,
             )
 
+        def any_of(xs: list[str]) -> re.Pattern[str] | None:
+            # One alternation per list: a single regex scan instead of one substring test per trigger.
+            return re.compile("|".join(map(re.escape, xs))) if xs else None
+
         self.intent_rules: dict[str, dict[str, Any]] = {}
         for name, spec in self.intents.items():
             spec = spec or {}
+            strong, weak = norm_list(spec.get("strong")), norm_list(spec.get("weak"))
             self.intent_rules[name] = {
-                "strong": norm_list(spec.get("strong")),
-                "weak": norm_list(spec.get("weak")),
+                "strong": strong,
+                "strong_re": any_of(strong),
+                "weak_re": any_of(weak),
+                "weak": weak,
                 "exact": set(norm_list(spec.get("exact"))),
                 "ignorable": set(self.terms(" ".join(map(str, spec.get("ignorable") or [])))),
                 "spec": {**spec, "reply": _fill(spec["reply"], self.facts)} if spec.get("reply") else spec,
@@ -727,11 +746,13 @@ class Bot:
             if compact in rule["exact"]:
                 return name
         for name, rule in idx.intent_rules.items():
-            if any(t in compact for t in rule["strong"]):
+            if rule["strong_re"] is not None and rule["strong_re"].search(compact):
                 return name
         # Weak triggers ("怎么预约") are action requests only if nothing more
         # specific is asked: "企业怎么预约" / "周六怎么预约" go to the FAQ.
         for name, rule in idx.intent_rules.items():
+            if rule["weak_re"] is None or not rule["weak_re"].search(compact):
+                continue
             hits = [t for t in rule["weak"] if t in compact]
             if not hits:
                 continue
@@ -811,18 +832,30 @@ class Bot:
             cov = covered / (covered + missed) if covered and anchored else 0.0
             ranked.append(((1 - RANK_BM25_SHARE) * cov + RANK_BM25_SHARE * s / s_max, cov, doc))
         ranked.sort(key=lambda r: (-r[0], r[2]))
-        asked = [w for w in words if w in idx.aspects]
+        asked = list(dict.fromkeys(idx.aspect_of[w] for w in words if w in idx.aspect_of))
         if ASPECT_PENALTY and asked and len(ranked) > 1:
             n = int(ASPECT_TOP)
             # The words that tie the question to the best entry (补正 of "补正完多久能办好") count like aspects
             # unless the candidate's answer has them: one that speaks of 多久 but never of 补正 is no sibling.
-            tied = [w for w in words if w not in idx.aspects and _anchors(idx, w, idx.doc_terms[ranked[0][2]])]
+            tied = [w for w in words if w not in idx.aspect_of and _anchors(idx, w, idx.doc_terms[ranked[0][2]])]
             head = []
             for r, c, d in ranked[:n]:
                 dt, at = idx.doc_terms[d], idx.answer_terms[d]
-                lacks = sum(w not in dt for w in asked) + sum(w not in dt and w not in at for w in tied)
+                lacks = _lacks(idx, asked, dt) + sum(w not in dt and w not in at for w in tied)
                 head.append((r - ASPECT_PENALTY * lacks if c else r, c, d))
             ranked = sorted(head, key=lambda r: (-r[0], r[2])) + ranked[n:]
+            # Fact level: among the best entry's siblings (its category), the one that speaks of the side asked
+            # answers ("过户卖方要带什么" is resale's materials entry, whatever 卖方 weighs in its fee entry).
+            first = idx.entries[ranked[0][2]]
+            missing = _lacks(idx, asked, idx.doc_terms[ranked[0][2]])
+            if missing:
+                for k, (r, c, d) in enumerate(ranked[1:SIBLING_TOP], 1):
+                    if (c >= SIBLING_COVER * ranked[0][1] and idx.entries[d].category == first.category
+                            and _lacks(idx, asked, idx.doc_terms[d]) < missing):
+                        # It takes the best entry's place and rank: its lead is that entry's lead.
+                        r0, c0, d0 = ranked[0]
+                        ranked[0], ranked[k] = (r0, c, d), (r, c0, d0)
+                        break
         r1, cov1, top = ranked[0]
         r2, cov2, _ = ranked[1] if len(ranked) > 1 else (0.0, 0.0, -1)
         # Separated if the best entry leads on either signal: by rank margin
@@ -867,6 +900,11 @@ class Bot:
         fallback.score = conf
         fallback.candidates = cands
         return fallback
+
+
+def _lacks(idx: _Index, asked: list[str], doc_terms: frozenset[str]) -> int:
+    """How many of the asked aspects an entry's own wording says nothing of (by any of the aspect's words)."""
+    return sum(not (idx.aspect_words[a] & doc_terms) for a in asked)
 
 
 def _anchors(idx: _Index, word: str, doc_terms: frozenset[str]) -> bool:

@@ -260,3 +260,29 @@ def test_aspect_words_order_close_siblings(bot):
     # Both mortgage entries speak of banks; the question asks who pays, which only the fee entry speaks of.
     r = bot.answer("办抵押登记是银行出钱吗")
     assert (r.kind, r.entry_id) == ("answer", "mortgage-first-fee")
+
+
+def test_the_sibling_that_speaks_of_the_asked_side_answers(data_copy):
+    # 卖方 weighs toward resale's fee entry ("过户费买方出还是卖方出"), but the question asks what to bring: among
+    # the entries of the same business, the one that speaks of materials answers, even when its wording lacks 卖方.
+    path = data_copy / "kb.yaml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("买卖双方, 卖方, 买方, ", "").replace("      - 卖方要带什么材料\n", "")
+    path.write_text(text, encoding="utf-8")
+    bot = Bot(data_copy)
+    assert "卖方" not in bot.pick("transfer-secondhand-materials").text.replace("买卖双方", "")
+    r = bot.answer("二手房过户卖方要带什么")
+    assert (r.kind, r.entry_id) == ("answer", "transfer-secondhand-materials")
+    assert r.candidates[1][0] == "transfer-secondhand-fee"  # the displaced entry stays second
+
+
+def test_aspect_aliases_come_from_data(bot, data_copy):
+    # 登记费 asks the fee side (intents.yaml settings.aspect_aliases), so the mortgage fee entry answers.
+    r = bot.answer("抵押登记费是银行交吗")
+    assert (r.kind, r.entry_id) == ("answer", "mortgage-first-fee")
+    path = data_copy / "intents.yaml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("  aspect_aliases:")
+    end = text.index("\n", text.index("    多久:", start))
+    path.write_text(text[:start] + text[end + 1 :], encoding="utf-8")
+    assert Bot(data_copy).answer("抵押登记费是银行交吗").entry_id != "mortgage-first-fee"
