@@ -124,6 +124,18 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def _serve_two_workers(tmp_path: Path, own_redis) -> tuple[subprocess.Popen, Path, int]:
+    """`dengji serve --workers 2` on a new SQLite database and a Redis of the test's own, logging to serve.log."""
+    env = _env(tmp_path, DENGJI_REDIS_URL=own_redis.url, DENGJI_LOG_LEVEL="INFO")
+    assert _run(["db", "init"], env).returncode == 0
+    log = tmp_path / "serve.log"
+    port = free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen([DENGJI, "serve", "--workers", "2", "--port", str(port)], env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    return proc, log, port
+
+
 def _healthy(port: int) -> bool:
     try:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
@@ -178,13 +190,7 @@ def test_a_killed_worker_is_restarted_and_logged_and_sigterm_stops_promptly(tmp_
 def test_a_worker_killed_while_starting_is_restarted(tmp_path, own_redis):
     # Sanic's manager waits for every worker to report ready; a worker killed before it did sent nothing,
     # so the manager used to wait out its 30 s and stop the whole service.
-    env = _env(tmp_path, DENGJI_REDIS_URL=own_redis.url, DENGJI_LOG_LEVEL="INFO")
-    assert _run(["db", "init"], env).returncode == 0
-    log = tmp_path / "serve.log"
-    port = free_port()
-    with log.open("w") as out:
-        proc = subprocess.Popen([DENGJI, "serve", "--workers", "2", "--port", str(port)], env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc, log, port = _serve_two_workers(tmp_path, own_redis)
     try:
         workers = _wait(lambda: (found := _workers(proc.pid)) and len(found) == 2 and found, 60, "workers", log)
         victim_name, victim = sorted(workers.items())[0]
@@ -210,12 +216,7 @@ def test_sigterm_while_workers_start_stops_the_service(tmp_path, own_redis, dela
     # ignoring signals and installing its handler, also lost its stop signal and served on while the
     # manager waited for it; and a signal landing inside a call on the shared worker state crashed the
     # manager and left its workers running. Several moments of the start-up are tried.
-    env = _env(tmp_path, DENGJI_REDIS_URL=own_redis.url, DENGJI_LOG_LEVEL="INFO")
-    assert _run(["db", "init"], env).returncode == 0
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([DENGJI, "serve", "--workers", "2", "--port", str(free_port())], env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc, log, _ = _serve_two_workers(tmp_path, own_redis)
     try:
         workers = _wait(lambda: (found := _workers(proc.pid)) and len(found) == 2 and found, 60, "workers", log)
         time.sleep(delay)
@@ -238,13 +239,7 @@ def test_sigterm_while_workers_start_stops_the_service(tmp_path, own_redis, dela
 def test_a_worker_that_hangs_while_stopping_is_killed_and_the_service_exits(tmp_path, own_redis):
     from server.core.manager import STOP_GRACE
 
-    env = _env(tmp_path, DENGJI_REDIS_URL=own_redis.url, DENGJI_LOG_LEVEL="INFO")
-    assert _run(["db", "init"], env).returncode == 0
-    log = tmp_path / "serve.log"
-    port = free_port()
-    with log.open("w") as out:
-        proc = subprocess.Popen([DENGJI, "serve", "--workers", "2", "--port", str(port)], env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc, log, _ = _serve_two_workers(tmp_path, own_redis)
     try:
         workers = _wait(lambda: (found := _workers(proc.pid)) and len(found) == 2 and found, 60, "workers", log)
         _wait(lambda: log.read_text().count("Worker ready") >= 2, 120, "both workers ready", log)
