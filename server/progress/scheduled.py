@@ -12,6 +12,7 @@ from models import CaseNotification
 from server.catalog import service as catalog_service
 from server.core.jobs import job, periodic
 from server.progress import messaging, service
+from server.wechat import reach
 from server.wechat.client import is_transient
 
 log = logging.getLogger("dengji.progress")
@@ -41,14 +42,8 @@ async def notify_stage_change(ctx: dict, *, stage_entry_id: int, citizen_id: int
         await service.mark_attempt(stage_entry_id=stage_entry_id, citizen_id=citizen_id)
         reached = await messaging.send_stage_change(ctx, content, resumed=resumed)
     except Exception as exc:
-        errcode = getattr(exc, "errcode", None)
-        code = str(errcode or type(exc).__name__)
+        code = str(getattr(exc, "errcode", None) or type(exc).__name__)
         try_no = int(ctx.get("job_try", 1) or 1)
-        if resumed and errcode == service.CONSENT_USED_CODE:
-            # The attempt a crash interrupted used the citizen's one-time consent: it was delivered then.
-            await service.finish_notification(**outcome, status="sent", error=service.CONSENT_USED)
-            log.info("interrupted stage push had been delivered", extra={"fields": {"citizen_id": citizen_id}})
-            return "sent"
         if is_transient(exc) and try_no < NOTIFY_TRIES:
             # Hand the claim back so the retry can take it again (WeChat answered with an error: nothing left
             # this time; a resend keeps its mark, since the interrupted attempt before it may have landed).
@@ -64,8 +59,9 @@ async def notify_stage_change(ctx: dict, *, stage_entry_id: int, citizen_id: int
         await service.finish_notification(**outcome, status="failed", error=code)
         log.info("stage push reached nobody", extra={"fields": {"errcode": code, "citizen_id": citizen_id}})
         return "failed"
-    if resumed and reached.errcode == service.CONSENT_USED_CODE:
-        # The attempt a crash interrupted used the citizen's one-time consent: it was delivered then.
+    if resumed and reached.errcode == reach.NO_CONSENT:
+        # The attempt a crash interrupted used the citizen's one-time consent: it was delivered then (the resend
+        # answers 43101 as reached, never raises it: server/wechat/reach.py).
         await service.finish_notification(**outcome, status="sent", error=service.CONSENT_USED)
         log.info("interrupted stage push had been delivered", extra={"fields": {"citizen_id": citizen_id}})
         return "sent"

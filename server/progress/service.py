@@ -944,7 +944,6 @@ RESUMED = "RESUMED"
 CONSENT_USED = "CONSENT_USED"
 # `error` of a push neither app could deliver (no mini-program consent or openid, not a public-account follower).
 UNREACHABLE = "UNREACHABLE"
-CONSENT_USED_CODE = 43101  # "user refuse to accept the msg": no one-time consent left for this template
 
 
 async def recover_stuck(*, now: datetime | None = None) -> list[dict]:
